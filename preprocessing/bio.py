@@ -1,0 +1,614 @@
+"""Bio-signal statistics per segment from Empatica E4 (KEMDy20) and KEMDy19 recordings.
+
+Files are read by column position (see ``_COLUMNS``), never by header text:
+
+- KEMDy20 EDA/TEMP: 2 header lines, rows ``value,timestamp[,segment]`` (4 Hz).
+- KEMDy20 IBI: 1 header line, rows ``offset_s,ibi_s,timestamp[,segment]`` (one per beat).
+- KEMDy19 ECG: rows ``elapsed_s,ecg,timestamp[,segment]``; column 0 is time, never signal.
+- KEMDy19 EDA/TEMP: rows ``value,unidentified,timestamp[,segment]`` (4 Hz).
+
+Every segment gets ``len(FEATURE_NAMES)`` statistics and a presence mask over ``SIGNALS``.
+A signal is missing (NaN statistics, mask False) when its file is absent or unusable or
+the segment holds too few rows or beats. The ``*_rel`` features subtract the median of
+the same quantity over the whole recording, which needs no labels and so is equally
+available at prediction time.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import maximum_filter1d
+from scipy.signal import butter, find_peaks, sosfiltfilt
+
+from preprocessing.segment_ids import with_session
+
+logger = logging.getLogger(__name__)
+
+SIGNALS: tuple[str, ...] = ("eda", "temp", "heart")
+
+_EDA_NAMES = ("eda_level", "eda_level_rel", "eda_spread", "eda_slope", "eda_scr_rate", "eda_scr_amplitude")
+_TEMP_NAMES = ("temp_level", "temp_level_rel", "temp_slope")
+_HEART_NAMES = ("hr_mean", "hr_mean_rel", "hr_sdnn", "hr_rmssd")
+FEATURE_NAMES: tuple[str, ...] = _EDA_NAMES + _TEMP_NAMES + _HEART_NAMES
+
+# Columns of FEATURE_NAMES filled by each signal, in SIGNALS order.
+_SIGNAL_COLUMNS: dict[str, slice] = {
+    "eda": slice(0, len(_EDA_NAMES)),
+    "temp": slice(len(_EDA_NAMES), len(_EDA_NAMES) + len(_TEMP_NAMES)),
+    "heart": slice(len(_EDA_NAMES) + len(_TEMP_NAMES), len(FEATURE_NAMES)),
+}
+
+LAYOUTS: tuple[str, ...] = ("kemdy20", "kemdy19")
+_TIMESTAMP_FORMAT = "%Y-%m%d-%H%M-%S-%f"  # 2020-0821-1128-57-250; %f accepts the 3-digit ms
+_MAX_EXTRA_HEADER_LINES = 5
+
+
+class BioFormatError(ValueError):
+    """A bio-signal file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class BioSettings:
+    """Settings of the bio statistics; recorded in the manifest (``asdict`` is JSON-able)."""
+
+    eda_rate_hz: float = 4.0
+    temp_rate_hz: float = 4.0
+    scr_min_amplitude_us: float = 0.02  # smallest skin-conductance response counted
+    scr_smooth_s: float = 0.75  # moving-average window before SCR detection
+    min_rows: int = 2  # fewer rows in a segment -> that signal missing
+    min_beats: int = 3  # fewer beat intervals -> heart missing
+    ibi_min_s: float = 0.3  # intervals outside [ibi_min_s, ibi_max_s] are artefacts (200..30 bpm)
+    ibi_max_s: float = 2.0
+    ecg_low_hz: float = 5.0  # QRS band-pass
+    ecg_high_hz: float = 20.0
+    ecg_filter_order: int = 3
+    r_peak_refractory_s: float = 0.33
+    r_peak_envelope_s: float = 2.0  # window of the local amplitude envelope
+    r_peak_height_ratio: float = 0.45  # peak must reach this share of the local envelope
+    r_peak_floor_ratio: float = 0.2  # ... and this share of the recording's median envelope
+
+
+@dataclass
+class SignalTable:
+    """One parsed bio file; all arrays have R rows.
+
+    ``time_s`` (R,) float64 seconds: from the timestamp column relative to the first row
+    (EDA/TEMP/IBI) or column 0 (ECG). ``value`` (R,) float64: EDA µS, TEMP °C, IBI s, ECG raw.
+    ``segment`` (R,) object str: segment ID of each row, ``""`` outside segments.
+    """
+
+    path: Path
+    kind: str
+    time_s: np.ndarray
+    value: np.ndarray
+    segment: np.ndarray
+
+
+@dataclass(frozen=True)
+class BioSources:
+    """The bio files of one segment; ``heart_kind`` is ``"ibi"``, ``"ecg"`` or None."""
+
+    eda: Path | None
+    temp: Path | None
+    heart: Path | None
+    heart_kind: str | None
+    layout: str
+    session: str
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where a file layout keeps things: fixed header lines, field count, column positions."""
+
+    header_lines: int
+    n_fields: int
+    value: int
+    time: int  # column parsed as seconds
+    time_is_stamp: bool  # True: YYYY-MMDD-HHMM-SS-mmm text; False: plain seconds
+    segment: int
+
+
+_COLUMNS: dict[tuple[str, str], _Columns] = {
+    ("kemdy20", "eda"): _Columns(2, 3, value=0, time=1, time_is_stamp=True, segment=2),
+    ("kemdy20", "temp"): _Columns(2, 3, value=0, time=1, time_is_stamp=True, segment=2),
+    ("kemdy20", "ibi"): _Columns(1, 4, value=1, time=2, time_is_stamp=True, segment=3),
+    ("kemdy19", "eda"): _Columns(0, 4, value=0, time=2, time_is_stamp=True, segment=3),
+    ("kemdy19", "temp"): _Columns(0, 4, value=0, time=2, time_is_stamp=True, segment=3),
+    ("kemdy19", "ecg"): _Columns(0, 4, value=1, time=0, time_is_stamp=False, segment=3),
+}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_signal_file(path: Path, *, kind: str, layout: str, session: str | None = None) -> SignalTable:
+    """Parse one bio CSV by column position into a SignalTable of R rows.
+
+    ``session`` (e.g. ``"Sess17"``) rewrites the session prefix of every segment ID.
+    Raises BioFormatError for a file without data rows, non-numeric or non-finite values,
+    missing or unreadable timestamps, malformed rows, or time that goes backwards.
+    """
+    path = Path(path)
+    columns = _columns_for(kind, layout)
+    text = _normalise_newlines(path.read_text(encoding="utf-8", errors="replace"))
+    body, first_line = _split_header(text, columns.header_lines)
+    frame = _read_rows(path, body, first_line, columns.n_fields)
+    line_numbers = frame.index.to_numpy() + first_line
+    value = _numeric_column(path, frame.iloc[:, columns.value], line_numbers, "value")
+    if columns.time_is_stamp:
+        time_s = _timestamp_seconds(path, frame.iloc[:, columns.time], line_numbers)
+    else:
+        time_s = _numeric_column(path, frame.iloc[:, columns.time], line_numbers, "time")
+    _check_time_order(path, time_s, line_numbers)
+    segment = _segment_column(frame.iloc[:, columns.segment], session)
+    return SignalTable(path=path, kind=kind, time_s=time_s, value=value, segment=segment)
+
+
+def _columns_for(kind: str, layout: str) -> _Columns:
+    """The column layout of ``kind`` in ``layout``; ValueError for combinations that do not exist."""
+    try:
+        return _COLUMNS[(layout, kind)]
+    except KeyError:
+        known = ", ".join(f"{lay}/{kin}" for lay, kin in _COLUMNS)
+        raise ValueError(f"no bio file kind {kind!r} in layout {layout!r} (known: {known})") from None
+
+
+def _normalise_newlines(text: str) -> str:
+    """Turn CR LF and lone CR into LF; drop NUL, which the CSV tokenizer mishandles."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text
+
+
+def _split_header(text: str, header_lines: int) -> tuple[str, int]:
+    """Drop the fixed header lines, then up to a few more whose first field is not a number.
+
+    Returns the remaining text and the 1-based file line number of its first line.
+    """
+    start = 0
+    line = 1
+    for _ in range(header_lines):
+        start, line = _next_line(text, start), line + 1
+    for _ in range(_MAX_EXTRA_HEADER_LINES):
+        if start >= len(text):
+            break
+        end = text.find("\n", start)
+        first_field = text[start : len(text) if end < 0 else end].split(",", 1)[0]
+        if _is_number(first_field):
+            break
+        start, line = _next_line(text, start), line + 1
+    return text[start:], line
+
+
+def _next_line(text: str, start: int) -> int:
+    """Offset of the line after the one starting at ``start`` (len(text) at the end)."""
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end + 1
+
+
+def _is_number(text: str) -> bool:
+    """True if ``text`` parses as a float (NaN included: a NaN row is data, reported as bad)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_rows(path: Path, body: str, first_line: int, n_fields: int) -> pd.DataFrame:
+    """Read the data rows as text; index = 0-based line offset from ``first_line``.
+
+    Rows may be short (the segment field appears only inside segments); a row with more
+    than ``n_fields`` fields is an error. Blank lines are dropped.
+    """
+    names = [f"c{i}" for i in range(n_fields + 1)]  # one spare column catches long rows
+    try:
+        frame = pd.read_csv(
+            io.StringIO(body),
+            header=None,
+            names=names,
+            dtype=str,
+            index_col=False,
+            quoting=csv.QUOTE_NONE,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame(columns=names)
+    except pd.errors.ParserError as error:
+        match = re.search(r"line (\d+), saw (\d+)", str(error))
+        where = f"line {int(match[1]) + first_line - 1} has {match[2]} fields" if match else str(error)
+        raise BioFormatError(f"{path}: malformed row: {where}, expected at most {n_fields}") from None
+    long_rows = frame[names[-1]].notna().to_numpy()
+    if long_rows.any():
+        line = int(np.flatnonzero(long_rows)[0]) + first_line
+        raise BioFormatError(f"{path}: line {line} has more than {n_fields} fields")
+    frame = frame.loc[frame.notna().any(axis=1), names[:-1]]
+    if frame.empty:
+        raise BioFormatError(f"{path}: no data rows")
+    return frame
+
+
+def _numeric_column(path: Path, column: pd.Series, line_numbers: np.ndarray, what: str) -> np.ndarray:
+    """Column as finite float64 (R,); BioFormatError naming the count and first bad line."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise BioFormatError(
+            f"{path}: {int(bad.sum())} non-numeric or non-finite {what} field(s), "
+            f"first at line {int(line_numbers[np.flatnonzero(bad)[0]])}"
+        )
+    return values
+
+
+def _timestamp_seconds(path: Path, column: pd.Series, line_numbers: np.ndarray) -> np.ndarray:
+    """``YYYY-MMDD-HHMM-SS-mmm`` texts (R,) as float64 seconds after the first row."""
+    stamps = _fixed_width_stamps(column)
+    if stamps is None:
+        stamps = pd.to_datetime(column.str.strip(), format=_TIMESTAMP_FORMAT, errors="coerce").to_numpy()
+        bad = np.isnat(stamps)
+        if bad.any():
+            raise BioFormatError(
+                f"{path}: {int(bad.sum())} missing or unreadable timestamp(s) (expected YYYY-MMDD-HHMM-SS-mmm), "
+                f"first at line {int(line_numbers[np.flatnonzero(bad)[0]])}"
+            )
+    return (stamps - stamps[0]) / np.timedelta64(1, "s")
+
+
+# Character positions of 2020-0821-1128-57-250 that must be digits / dashes, and the order in
+# which its characters form the ISO text 2020-08-21T11:28:57.250 (-1: separator below).
+_STAMP_DIGITS = np.array([0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 15, 16, 18, 19, 20])
+_STAMP_DASHES = np.array([4, 9, 14, 17])
+_ISO_SOURCE = np.array([0, 1, 2, 3, -1, 5, 6, -1, 7, 8, -1, 10, 11, -1, 12, 13, -1, 15, 16, -1, 18, 19, 20])
+_ISO_SEPARATORS = np.array([ord(c) for c in "--T::."], dtype=np.uint32)
+
+
+def _fixed_width_stamps(column: pd.Series) -> np.ndarray | None:
+    """Fast path: all R texts exactly ``DDDD-DDDD-DDDD-DD-DDD`` -> datetime64[ms] (R,); else None.
+
+    ``pd.to_datetime`` with a format parses row by row in Python; rearranging the fixed-width
+    characters into ISO text lets numpy parse the column in C, about 20x faster.
+    """
+    texts = column.to_numpy(dtype=object, na_value="")
+    chars = np.asarray(texts, dtype="U22").view(np.uint32).reshape(len(texts), 22)
+    digits = chars[:, _STAMP_DIGITS]
+    if chars[:, 21].any() or not (np.all((digits >= 48) & (digits <= 57)) and np.all(chars[:, _STAMP_DASHES] == 45)):
+        return None
+    iso = chars[:, np.where(_ISO_SOURCE < 0, 0, _ISO_SOURCE)]
+    iso[:, _ISO_SOURCE < 0] = _ISO_SEPARATORS
+    try:
+        return np.ascontiguousarray(iso).view("U23").ravel().astype("datetime64[ms]")
+    except ValueError:  # e.g. month 13: let the slow path find and report the line
+        return None
+
+
+def _check_time_order(path: Path, time_s: np.ndarray, line_numbers: np.ndarray) -> None:
+    """BioFormatError if time ever decreases (equal consecutive times are allowed)."""
+    backwards = np.flatnonzero(np.diff(time_s) < 0)
+    if backwards.size:
+        raise BioFormatError(
+            f"{path}: time goes backwards {backwards.size} time(s), first at line {int(line_numbers[backwards[0] + 1])}"
+        )
+
+
+def _segment_column(column: pd.Series, session: str | None) -> np.ndarray:
+    """Segment IDs (R,) object str, ``""`` where absent, session prefix rewritten if given."""
+    codes, uniques = pd.factorize(column.fillna("").str.strip())
+    labels = [str(u) for u in uniques]
+    if session is not None:
+        labels = [with_session(u, session) if u else "" for u in labels]
+    return np.asarray(labels + [""], dtype=object)[codes]  # code -1 (none here) maps to ""
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def eda_statistics(time_s: np.ndarray, value: np.ndarray, settings: BioSettings) -> dict[str, float]:
+    """EDA of one segment, (R,) seconds and (R,) µS -> level, spread, slope, scr_rate, scr_amplitude.
+
+    level = mean µS, spread = std µS, slope = least-squares µS/s, scr_rate = responses per
+    second, scr_amplitude = mean rise of the responses in µS (0 if none). All NaN if R < min_rows.
+    """
+    keys = ("level", "spread", "slope", "scr_rate", "scr_amplitude")
+    if len(value) < settings.min_rows:
+        return dict.fromkeys(keys, np.nan)
+    amplitudes = scr_amplitudes(value, settings)
+    duration = _duration_s(time_s, settings.eda_rate_hz)
+    return {
+        "level": float(np.mean(value)),
+        "spread": float(np.std(value)),
+        "slope": _slope(time_s, value),
+        "scr_rate": amplitudes.size / duration,
+        "scr_amplitude": float(amplitudes.mean()) if amplitudes.size else 0.0,
+    }
+
+
+def scr_amplitudes(value: np.ndarray, settings: BioSettings) -> np.ndarray:
+    """Rise amplitudes (K,) µS of the skin-conductance responses in an EDA trace (R,).
+
+    A response is a local maximum of the lightly smoothed trace whose prominence reaches
+    ``scr_min_amplitude_us``; its amplitude is the rise from the trough before it. A rise
+    still climbing at the end of the trace has no maximum yet and is not counted.
+    """
+    smooth = _moving_average(value, max(1, round(settings.scr_smooth_s * settings.eda_rate_hz)))
+    peaks, props = find_peaks(smooth, prominence=settings.scr_min_amplitude_us)
+    return smooth[peaks] - smooth[props["left_bases"]]
+
+
+def temp_statistics(time_s: np.ndarray, value: np.ndarray, settings: BioSettings) -> dict[str, float]:
+    """Skin temperature of one segment, (R,) s and (R,) °C -> level (mean °C), slope (°C/s)."""
+    if len(value) < settings.min_rows:
+        return {"level": np.nan, "slope": np.nan}
+    return {"level": float(np.mean(value)), "slope": _slope(time_s, value)}
+
+
+def heart_statistics_from_ibi(ibi_s: np.ndarray, settings: BioSettings) -> dict[str, float]:
+    """Beat intervals (B,) s -> hr_mean (mean of 60/IBI, bpm), sdnn and rmssd (ms).
+
+    Intervals outside [ibi_min_s, ibi_max_s] are dropped as artefacts; NaN everywhere if
+    fewer than ``min_beats`` remain. SDNN uses the sample standard deviation (ddof=1).
+    """
+    ibi = _plausible(np.asarray(ibi_s, dtype=np.float64), settings)
+    if ibi.size < max(settings.min_beats, 2):
+        return {"hr_mean": np.nan, "sdnn": np.nan, "rmssd": np.nan}
+    return {
+        "hr_mean": float(np.mean(60.0 / ibi)),
+        "sdnn": float(np.std(ibi, ddof=1) * 1000.0),
+        "rmssd": float(np.sqrt(np.mean(np.diff(ibi) ** 2)) * 1000.0),
+    }
+
+
+def detect_r_peaks(time_s: np.ndarray, ecg: np.ndarray, settings: BioSettings) -> np.ndarray:
+    """R-peak times (P,) s of an ECG trace sampled at times (R,) s.
+
+    The rate comes from the median time step. The trace is band-passed (QRS band), turned
+    so that R points up, and peaks are kept that are a refractory distance apart and reach
+    both a share of the local amplitude envelope and a floor tied to the whole trace.
+    Returns an empty array when the trace is too short or the rate is implausible.
+    """
+    time_s = np.asarray(time_s, dtype=np.float64)
+    rate = _sampling_rate(time_s)
+    if not np.isfinite(rate) or rate < 2.5 * settings.ecg_low_hz:
+        logger.warning("ECG sampling rate %.3g Hz is implausible; no R peaks detected", rate)
+        return np.empty(0)
+    filtered = _qrs_band(np.asarray(ecg, dtype=np.float64), rate, settings)
+    if filtered is None:
+        return np.empty(0)
+    if -np.percentile(filtered, 0.5) > np.percentile(filtered, 99.5):
+        filtered = -filtered  # inverted lead
+    envelope = maximum_filter1d(np.abs(filtered), size=max(3, round(settings.r_peak_envelope_s * rate)))
+    height = np.maximum(settings.r_peak_height_ratio * envelope, settings.r_peak_floor_ratio * np.median(envelope))
+    distance = max(1, round(settings.r_peak_refractory_s * rate))
+    peaks, _ = find_peaks(filtered, height=np.maximum(height, np.finfo(float).tiny), distance=distance)
+    return time_s[peaks]
+
+
+def heart_statistics_from_ecg(time_s: np.ndarray, ecg: np.ndarray, settings: BioSettings) -> dict[str, float]:
+    """ECG trace (R,) -> the statistics of ``heart_statistics_from_ibi`` on its R-R intervals."""
+    return heart_statistics_from_ibi(np.diff(detect_r_peaks(time_s, ecg, settings)), settings)
+
+
+def _slope(time_s: np.ndarray, value: np.ndarray) -> float:
+    """Least-squares slope of value over time; 0 when time does not vary."""
+    t = time_s - time_s.mean()
+    denominator = float(np.dot(t, t))
+    return float(np.dot(t, value - value.mean()) / denominator) if denominator > 0 else 0.0
+
+
+def _duration_s(time_s: np.ndarray, rate_hz: float) -> float:
+    """Seconds covered by R samples: the time span plus one sample, at least R / rate."""
+    span = float(time_s[-1] - time_s[0]) if len(time_s) else 0.0
+    return max(span + 1.0 / rate_hz, len(time_s) / rate_hz)
+
+
+def _moving_average(value: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average (R,) with edge padding, so the ends are not pulled to zero."""
+    if width <= 1 or len(value) < 2:
+        return np.asarray(value, dtype=np.float64)
+    padded = np.pad(value, (width // 2, width - 1 - width // 2), mode="edge")
+    return np.convolve(padded, np.full(width, 1.0 / width), mode="valid")
+
+
+def _plausible(ibi_s: np.ndarray, settings: BioSettings) -> np.ndarray:
+    """The intervals (B,) inside the physiological range."""
+    return ibi_s[(ibi_s >= settings.ibi_min_s) & (ibi_s <= settings.ibi_max_s)]
+
+
+def _sampling_rate(time_s: np.ndarray) -> float:
+    """Samples per second from the median positive time step; NaN if there is none."""
+    steps = np.diff(time_s)
+    steps = steps[steps > 0]
+    return 1.0 / float(np.median(steps)) if steps.size else np.nan
+
+
+def _qrs_band(ecg: np.ndarray, rate: float, settings: BioSettings) -> np.ndarray | None:
+    """Zero-phase QRS band-pass of (R,) samples; None when the trace is too short to filter."""
+    high = min(settings.ecg_high_hz, 0.45 * rate)
+    sos = butter(settings.ecg_filter_order, [settings.ecg_low_hz, high], btype="bandpass", fs=rate, output="sos")
+    padlen = 3 * (2 * len(sos) + 1)
+    if len(ecg) <= padlen:
+        return None
+    return sosfiltfilt(sos, ecg - ecg.mean(), padlen=padlen)
+
+
+# --------------------------------------------------------------------------- per recording
+
+
+@dataclass
+class _Recording:
+    """One usable file reduced to what the statistics need.
+
+    EDA/TEMP: rows are samples (``time_s``, ``value``). Heart: rows are beats, ``value`` the
+    interval in seconds ending at ``time_s``. ``baseline`` is the recording-wide median of the
+    level (µS, °C, bpm) that the ``_rel`` feature subtracts.
+    """
+
+    signal: str
+    time_s: np.ndarray
+    value: np.ndarray
+    segment: np.ndarray
+    baseline: float
+    _rows: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def rows_of(self, segment_id: str) -> np.ndarray:
+        """Row indices (k,) carrying ``segment_id``, in time order (empty if none)."""
+        if self._rows is None:
+            self._rows = _index_rows(self.segment)
+        return self._rows.get(segment_id, np.empty(0, dtype=np.intp))
+
+    def labelled_rows(self) -> np.ndarray:
+        """Rows (k,) carrying any segment ID, or all rows when none does."""
+        labelled = np.flatnonzero(self.segment != "")
+        return labelled if labelled.size else np.arange(len(self.segment))
+
+
+def _index_rows(segment: np.ndarray) -> dict[str, np.ndarray]:
+    """Map each segment ID to its row indices, built in one pass over the (R,) labels."""
+    codes, uniques = pd.factorize(segment)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {str(u): order[bounds[i] : bounds[i + 1]] for i, u in enumerate(uniques) if u != ""}
+
+
+def _recording(table: SignalTable, signal: str, settings: BioSettings) -> _Recording:
+    """Reduce a parsed table to a _Recording for ``signal`` ("eda", "temp" or "heart")."""
+    if signal != "heart":
+        return _Recording(signal, table.time_s, table.value, table.segment, float(np.median(table.value)))
+    if table.kind == "ecg":
+        beat_time, ibi, segment = _beats_from_ecg(table, settings)
+    elif table.kind == "ibi":
+        beat_time, ibi, segment = table.time_s, table.value, table.segment
+    else:
+        raise ValueError(f"{table.path}: a {table.kind!r} table is not a heart signal")
+    plausible = _plausible(ibi, settings)
+    baseline = float(np.median(60.0 / plausible)) if plausible.size else np.nan
+    return _Recording("heart", beat_time, ibi, segment, baseline)
+
+
+def _beats_from_ecg(table: SignalTable, settings: BioSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beats of a whole ECG table: (B,) time of each R peak after the first, its R-R
+    interval (s) and the segment ID of the row holding that peak.
+
+    Detecting once per recording avoids filter edge effects at segment borders.
+    """
+    peak_times = detect_r_peaks(table.time_s, table.value, settings)
+    rows = np.searchsorted(table.time_s, peak_times)
+    return peak_times[1:], np.diff(peak_times), table.segment[rows[1:]]
+
+
+def _block(recording: _Recording, rows: np.ndarray, settings: BioSettings) -> np.ndarray:
+    """Statistics of ``rows`` of a recording in FEATURE_NAMES order for its signal."""
+    time_s, value = recording.time_s[rows], recording.value[rows]
+    if recording.signal == "eda":
+        s = eda_statistics(time_s, value, settings)
+        out = [s["level"], s["level"] - recording.baseline, s["spread"], s["slope"], s["scr_rate"], s["scr_amplitude"]]
+    elif recording.signal == "temp":
+        s = temp_statistics(time_s, value, settings)
+        out = [s["level"], s["level"] - recording.baseline, s["slope"]]
+    else:
+        s = heart_statistics_from_ibi(value, settings)
+        out = [s["hr_mean"], s["hr_mean"] - recording.baseline, s["sdnn"], s["rmssd"]]
+    return np.asarray(out, dtype=np.float64)
+
+
+def _empty_outputs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """NaN statistics (n, F) float32 and an all-False mask (n, 3)."""
+    return np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32), np.zeros((n, len(SIGNALS)), dtype=bool)
+
+
+def _store(stats: np.ndarray, mask: np.ndarray, i: int, signal: str, block: np.ndarray) -> None:
+    """Write one signal's block into row i if every value is finite (else leave it missing)."""
+    if np.all(np.isfinite(block)):
+        stats[i, _SIGNAL_COLUMNS[signal]] = block
+        mask[i, SIGNALS.index(signal)] = True
+
+
+def features_for_recording(
+    eda: SignalTable | None,
+    temp: SignalTable | None,
+    heart: SignalTable | None,
+    settings: BioSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics (F,) float32 and presence mask (3,) bool of one recording.
+
+    Per table, the rows that carry a segment ID are the segment (all rows if none does)
+    and all rows are the baseline of the ``_rel`` features. ``heart`` is an IBI or ECG table.
+    """
+    stats, mask = _empty_outputs(1)
+    for signal, table in zip(SIGNALS, (eda, temp, heart)):
+        if table is None:
+            continue
+        recording = _recording(table, signal, settings)
+        _store(stats, mask, 0, signal, _block(recording, recording.labelled_rows(), settings))
+    return stats[0], mask[0]
+
+
+# --------------------------------------------------------------------------- per segment
+
+
+def segment_features(
+    segment_ids: Sequence[str],
+    sources: Sequence[BioSources],
+    settings: BioSettings,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Statistics of N segments from their bio files, each file parsed once.
+
+    ``segment_ids`` are N canonical IDs; ``sources[i]`` names the files of segment i.
+    Returns statistics (N, F) float32 (NaN where a signal is missing), a presence mask
+    (N, 3) bool in SIGNALS order, and one ``(path, reason)`` per file that could not be used.
+    """
+    if len(segment_ids) != len(sources):
+        raise ValueError(f"{len(segment_ids)} segment IDs but {len(sources)} sources")
+    stats, mask = _empty_outputs(len(segment_ids))
+    problems: list[tuple[str, str]] = []
+    for (signal, path, kind, layout, session), members in _group_by_file(sources).items():
+        try:
+            table = read_signal_file(path, kind=kind, layout=layout, session=session)
+        except (BioFormatError, OSError) as error:
+            logger.warning("bio file not used: %s", error)
+            problems.append((str(path), str(error)))
+            continue
+        recording = _recording(table, signal, settings)
+        for i in members:
+            _store(stats, mask, i, signal, _block(recording, recording.rows_of(segment_ids[i]), settings))
+    logger.info(
+        "bio statistics for %d segments: %s present; %d unusable file(s)",
+        len(segment_ids),
+        ", ".join(f"{name} {int(n)}" for name, n in zip(SIGNALS, mask.sum(axis=0))),
+        len(problems),
+    )
+    return stats, mask, problems
+
+
+_FileKey = tuple[str, Path, str, str, str]  # signal, path, kind, layout, session
+
+
+def _group_by_file(sources: Sequence[BioSources]) -> dict[_FileKey, list[int]]:
+    """Segment indices per (signal, file, kind, layout, session), in first-seen order."""
+    groups: dict[_FileKey, list[int]] = {}
+    for i, source in enumerate(sources):
+        for signal, path, kind in _files_of(source):
+            groups.setdefault((signal, Path(path), kind, source.layout, source.session), []).append(i)
+    return groups
+
+
+def _files_of(source: BioSources) -> list[tuple[str, Path, str]]:
+    """(signal, path, kind) for each bio file a segment names."""
+    if source.layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {source.layout!r}; expected one of {LAYOUTS}")
+    files = [(signal, path, signal) for signal, path in (("eda", source.eda), ("temp", source.temp)) if path is not None]
+    if source.heart is not None:
+        if source.heart_kind not in ("ibi", "ecg"):
+            raise ValueError(f"heart file {source.heart} needs heart_kind 'ibi' or 'ecg', not {source.heart_kind!r}")
+        files.append(("heart", source.heart, source.heart_kind))
+    return files

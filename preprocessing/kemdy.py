@@ -1,0 +1,165 @@
+"""Readers for the KEMDy20 and KEMDy19 folder layouts (see docs in the README).
+
+Both return a CorpusReading whose segment table holds the SPEAKER's own label for
+each segment, relative file paths, and which bio files exist.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, read_annotation_rows, segment_frame, to_float
+from preprocessing.segment_ids import SegmentIdError, parse_segment_id, with_session
+
+log = logging.getLogger(__name__)
+
+KEMDY20_COLUMNS = 37
+KEMDY19_COLUMNS = 43
+_EVAL20 = re.compile(r"^Sess(\d{2})_eval\.csv$")
+_RES19 = re.compile(r"^Session(\d{2})_([FM])_res\.csv$")
+
+
+def _relative_if_exists(root: Path, relative: str) -> str:
+    return relative if (root / relative).is_file() else ""
+
+
+def _check_id_column(path: Path, rows: list[tuple[int, list[str]]], column: int, layout: str) -> None:
+    """Refuse a file whose ID column holds no IDs at all (shifted or missing columns)."""
+    if not rows:
+        return
+    good = 0
+    for _, row in rows:
+        try:
+            parse_segment_id(with_session(row[column], "Sess00"), layout)
+            good += 1
+        except SegmentIdError:
+            pass
+    if good == 0:
+        line, row = rows[0]
+        raise CorpusError(
+            f"{path}, line {line}: column {column + 1} should hold segment IDs like "
+            f"{'Sess01_script01_User001F_001' if layout == 'kemdy20' else 'Sess01_script01_F001'}, found {row[column]!r}"
+        )
+
+
+def _label_row(reading: CorpusReading, policy: LabelPolicy, seg_id: str, raw: str) -> str | None:
+    label, reason = policy.resolve(raw)
+    if label is None:
+        reading.skip(seg_id, reason)
+        key = "multi_label_dropped" if reason.startswith("multi-label") else "label_dropped"
+        reading.notes[key] = reading.notes.get(key, 0) + 1
+    elif ";" in raw:
+        reading.notes["multi_label_first"] = reading.notes.get("multi_label_first", 0) + 1
+    return label
+
+
+def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
+    """Read a KEMDy20 folder: annotation/SessNN_eval.csv, wav/SessionNN/, EDA|TEMP|IBI/SessionNN/."""
+    reading = CorpusReading(segment_frame([]), root, "kemdy20")
+    rows_out: list[dict] = []
+    seen: set[str] = set()
+    files = sorted(p for p in (root / "annotation").iterdir() if _EVAL20.match(p.name))
+    for path in files:
+        session = f"Sess{_EVAL20.match(path.name).group(1)}"
+        folder = f"Session{session[4:]}"
+        rows = read_annotation_rows(path, KEMDY20_COLUMNS)
+        _check_id_column(path, rows, 3, "kemdy20")
+        for line, row in rows:
+            raw_id = row[3].strip()
+            seg_id = with_session(raw_id, session)
+            if seg_id != raw_id:
+                reading.notes["session_prefix_repaired"] = reading.notes.get("session_prefix_repaired", 0) + 1
+            try:
+                parsed = parse_segment_id(seg_id, "kemdy20")
+            except SegmentIdError as exc:
+                reading.skip(f"{path.name}:{line}", str(exc))
+                continue
+            if seg_id in seen:
+                reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
+                continue
+            seen.add(seg_id)
+            label = _label_row(reading, policy, seg_id, row[4])
+            if label is None:
+                continue
+            wav = f"wav/{folder}/{seg_id}.wav"
+            if not (root / wav).is_file():
+                reading.skip(seg_id, f"wav file missing: {wav}")
+                continue
+            bio_name = f"{folder}/{parsed.dialogue}_{parsed.speaker}.csv"
+            rows_out.append({
+                "id": seg_id, "corpus": "kemdy20", "session": parsed.session, "speaker": parsed.speaker,
+                "gender": parsed.gender, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[4].strip(),
+                "valence": to_float(row[5]), "arousal": to_float(row[6]),
+                "wav": wav, "txt": _relative_if_exists(root, f"wav/{folder}/{seg_id}.txt"), "text_raw": "",
+                "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
+                "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
+                "heart": _relative_if_exists(root, f"IBI/{bio_name}"),
+                "heart_kind": "ibi", "group": parsed.session,
+            })
+    if not files:
+        raise CorpusError(f"{root / 'annotation'}: no SessNN_eval.csv files")
+    reading.segments = segment_frame(rows_out)
+    return reading
+
+
+def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
+    """Read a KEMDy19 folder: annotation/SessionNN_{F,M}_res.csv, wav/SessionNN/<dialogue>/, ECG|EDA|TEMP/SessionNN/Original/.
+
+    Each F/M file lists every segment of the session; only rows whose ID gender
+    letter matches the file's letter are the speaker's own label. The others are
+    listener reactions and are never used as labels.
+    """
+    reading = CorpusReading(segment_frame([]), root, "kemdy19")
+    rows_out: list[dict] = []
+    speaker_rows: set[str] = set()
+    listener_ids: set[str] = set()
+    files = sorted(p for p in (root / "annotation").iterdir() if _RES19.match(p.name))
+    if not files:
+        raise CorpusError(f"{root / 'annotation'}: no SessionNN_F_res.csv / SessionNN_M_res.csv files")
+    for path in files:
+        number, letter = _RES19.match(path.name).groups()
+        session, folder = f"Sess{number}", f"Session{number}"
+        rows = read_annotation_rows(path, KEMDY19_COLUMNS)
+        _check_id_column(path, rows, 9, "kemdy19")
+        for line, row in rows:
+            seg_id = row[9].strip()
+            try:
+                parsed = parse_segment_id(seg_id, "kemdy19")
+            except SegmentIdError as exc:
+                reading.skip(f"{path.name}:{line}", str(exc))
+                continue
+            if parsed.session != session:
+                reading.skip(seg_id, f"segment of another session in {path.name}, line {line}")
+                continue
+            if parsed.gender != letter:
+                listener_ids.add(seg_id)
+                reading.notes["listener_rows_ignored"] = reading.notes.get("listener_rows_ignored", 0) + 1
+                continue
+            if seg_id in speaker_rows:
+                reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
+                continue
+            speaker_rows.add(seg_id)
+            label = _label_row(reading, policy, seg_id, row[10])
+            if label is None:
+                continue
+            wav = f"wav/{folder}/{seg_id[:-5]}/{seg_id}.wav"
+            if not (root / wav).is_file():
+                reading.skip(seg_id, f"wav file missing: {wav}")
+                continue
+            bio_name = f"{folder}/Original/{session}{letter}.csv"
+            rows_out.append({
+                "id": seg_id, "corpus": "kemdy19", "session": session, "speaker": parsed.speaker,
+                "gender": letter, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[10].strip(),
+                "valence": to_float(row[11]), "arousal": to_float(row[12]),
+                "wav": wav, "txt": _relative_if_exists(root, wav[:-4] + ".txt"), "text_raw": "",
+                "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
+                "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
+                "heart": _relative_if_exists(root, f"ECG/{bio_name}"),
+                "heart_kind": "ecg", "group": session,
+            })
+    # Segments that only ever appear as listener rows have no speaker label at all.
+    for seg_id in sorted(listener_ids - speaker_rows):
+        reading.skip(seg_id, "no row with the speaker's own label (only listener rows)")
+    reading.segments = segment_frame(rows_out)
+    return reading

@@ -1,0 +1,233 @@
+"""From a corpus (or the demo corpus) to a prepared feature folder.
+
+Outputs in ``out_dir`` (all written atomically; ``manifest.json`` last):
+    segments.csv   one row per usable segment (row k = row k of every array)
+    split.csv      id, group, fold, split
+    audio.npy      (N, max_frames, channels) float32 MFCC + delta maps   [if the corpus has audio]
+    text.jsonl     {"id", "raw", "text", "tokens", "nonverbal"} per segment [if it has text]
+    bio.npz        stats (N, F) float32 with NaN, mask (N, 3) bool, names  [if it has bio]
+    skipped.csv    item, modality, reason for everything left out
+    manifest.json  settings, seed, counts, fingerprints, package versions
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from preprocessing import atomic
+from preprocessing.audio import AudioSettings
+from preprocessing.corpus import CorpusReading, LabelPolicy, read_corpus
+from preprocessing.emotions import EMOTIONS
+from preprocessing.split import SPLITS, check_no_group_crosses, make_split_table
+from preprocessing.text import MecabTokenizer, TextSettings, TranscriptError, clean_transcript, read_transcript
+from preprocessing.versions import package_versions
+
+log = logging.getLogger(__name__)
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class PrepareOptions:
+    """Everything that decides the prepared features (recorded in the manifest)."""
+
+    seed: int = 0
+    folds: int = 5
+    workers: int = 0                       # 0: one per available core
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    text: TextSettings = field(default_factory=TextSettings)
+    label_policy: LabelPolicy = field(default_factory=LabelPolicy)
+    force: bool = False
+    progress: bool = True
+
+
+def _stat_key(root: Path, relative: str) -> str:
+    if not relative:
+        return "-"
+    try:
+        stat = (root / relative).stat()
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+    except OSError:
+        return "missing"
+
+
+def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_settings: dict) -> str:
+    """Hash of the settings and every input file's size and time: equal means nothing changed."""
+    digest = hashlib.sha256()
+    settings = {
+        "audio": options.audio.to_json(), "text": asdict(options.text), "bio": bio_settings,
+        "labels": asdict(options.label_policy), "seed": options.seed, "folds": options.folds,
+        "version": MANIFEST_VERSION,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    root = reading.root
+    for row in reading.segments.itertuples(index=False):
+        parts = [row.id, row.label, row.text_raw] + [_stat_key(root, getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
+        digest.update("|".join(parts).encode())
+    return digest.hexdigest()[:20]
+
+
+def reason_category(reason: str) -> str:
+    """A short, path-free category of a skip reason, for the summary counts."""
+    text = re.sub(r"^\S+\.(wav|txt|csv|flac|mp3|ogg)\b:?\s*", "", reason)
+    text = re.sub(r"\([^)]*\)|'[^']*'|\"[^\"]*\"", "", text)
+    text = re.sub(r"\d+(\.\d+)?", "#", text)
+    text = re.sub(r":.*$", "", text)
+    return " ".join(text.split())[:70]
+
+
+def _texts(reading: CorpusReading, options: PrepareOptions) -> list[dict]:
+    """Decode, clean and tokenise the transcript of every segment."""
+    from tqdm import tqdm
+
+    tokenizer = MecabTokenizer(options.text)
+    records = []
+    frame = reading.segments
+    for row in tqdm(frame.itertuples(index=False), total=len(frame), desc="text", unit="seg",
+                    disable=not options.progress, leave=False):
+        raw = row.text_raw
+        if not raw and row.txt:
+            try:
+                raw = read_transcript(reading.root / row.txt)
+            except (TranscriptError, OSError) as exc:
+                reading.skip(row.id, str(exc), "text")
+                raw = ""
+        text, nonverbal = clean_transcript(raw)
+        if (raw or row.txt) and not text:
+            reading.skip(row.id, "transcript empty after removing transcriber tags", "text")
+        records.append({"id": row.id, "raw": raw, "text": text, "tokens": tokenizer.tokenize(text), "nonverbal": nonverbal})
+    return records
+
+
+def _bio(reading: CorpusReading):
+    from preprocessing import bio
+
+    frame = reading.segments
+    root = reading.root
+    sources = [
+        bio.BioSources(
+            eda=root / row.eda if row.eda else None, temp=root / row.temp if row.temp else None,
+            heart=root / row.heart if row.heart else None, heart_kind=row.heart_kind or None,
+            layout=row.corpus, session=row.session,
+        )
+        for row in frame.itertuples(index=False)
+    ]
+    stats, mask, problems = bio.segment_features(list(frame["id"]), sources, bio.BioSettings())
+    for path, reason in problems:
+        reading.skip(str(Path(path).relative_to(root)) if str(path).startswith(str(root)) else str(path), reason, "bio")
+    return stats, mask, bio.FEATURE_NAMES
+
+
+def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
+    """Read ``data``, extract every modality, split, and write ``out_dir``. Returns the manifest."""
+    from preprocessing import bio
+    from preprocessing.audio_store import default_workers, extract_to_npy
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    out_dir = Path(out_dir)
+    reading = read_corpus(Path(data), options.label_policy)
+    timings["read"] = time.perf_counter() - started
+    segments = reading.segments
+    has_audio = bool((segments["wav"] != "").any())
+    has_text = bool(((segments["txt"] != "") | (segments["text_raw"] != "")).any())
+    has_bio = bool(((segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).any())
+    bio_settings = asdict(bio.BioSettings())
+    fingerprint = input_fingerprint(reading, options, bio_settings)
+
+    manifest_path = out_dir / "manifest.json"
+    if not options.force and manifest_path.exists():
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+        outputs_present = all((out_dir / name).exists() for name in previous.get("files", []))
+        if previous.get("input_fingerprint") == fingerprint and outputs_present:
+            previous["up_to_date"] = True
+            return previous
+
+    cache_dir = out_dir / "cache" / "audio"
+    if options.force and cache_dir.exists():
+        import shutil
+
+        shutil.rmtree(cache_dir)
+    files = ["segments.csv", "split.csv", "skipped.csv"]
+    audio_info: dict = {}
+    if has_audio:
+        t0 = time.perf_counter()
+        paths = [reading.root / w if w else reading.root / "__no_audio__" for w in segments["wav"]]
+        result = extract_to_npy(
+            paths, options.audio, out_dir / "audio.npy", cache_dir=cache_dir,
+            workers=options.workers or default_workers(), progress=options.progress,
+        )
+        for index, reason in result.errors.items():
+            reading.skip(segments["id"].iat[index], reason, "audio")
+        segments = segments.iloc[result.kept].reset_index(drop=True)
+        segments["audio_frames"] = result.frames
+        segments["duration"] = np.round(result.durations, 3)
+        reading.segments = segments
+        audio_info = {"cache_hits": result.cache_hits, "files": len(paths), "skipped": len(result.errors)}
+        timings["audio"] = time.perf_counter() - t0
+        files.append("audio.npy")
+    if has_text:
+        t0 = time.perf_counter()
+        records = _texts(reading, options)
+        segments["has_text"] = [bool(r["text"]) for r in records]
+        segments["nonverbal"] = [r["nonverbal"] for r in records]
+        with atomic.atomic_path(out_dir / "text.jsonl") as tmp:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        timings["text"] = time.perf_counter() - t0
+        files.append("text.jsonl")
+    if has_bio:
+        t0 = time.perf_counter()
+        stats, mask, names = _bio(reading)
+        segments["has_bio"] = mask.any(axis=1)
+        atomic.write_npz(out_dir / "bio.npz", stats=stats.astype(np.float32), mask=mask.astype(bool), names=np.array(names))
+        timings["bio"] = time.perf_counter() - t0
+        files.append("bio.npz")
+
+    split_table, split_info = make_split_table(segments, folds=options.folds, seed=options.seed)
+    check_no_group_crosses(split_table)
+    segments = segments.drop(columns=["text_raw"])
+    atomic.write_csv(out_dir / "segments.csv", segments)
+    atomic.write_csv(out_dir / "split.csv", split_table)
+    skipped = pd.DataFrame(reading.skipped, columns=["item", "modality", "reason"])
+    atomic.write_csv(out_dir / "skipped.csv", skipped)
+
+    skipped_counts: dict[str, int] = {}
+    for record in reading.skipped:
+        key = f"{record['modality']}: {reason_category(record['reason'])}"
+        skipped_counts[key] = skipped_counts.get(key, 0) + 1
+    label_counts = {
+        name: {e: int(((segments["label"] == e) & (split_table["split"] == name)).sum()) for e in EMOTIONS}
+        for name in SPLITS
+    }
+    timings["total"] = time.perf_counter() - started
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "corpus": {"layout": reading.corpus, "root": str(reading.root), "notes": reading.notes},
+        "seed": options.seed,
+        "emotions": list(EMOTIONS),
+        "modalities": [m for m, present in (("audio", has_audio), ("text", has_text), ("bio", has_bio)) if present],
+        "settings": {"audio": options.audio.to_json(), "text": asdict(options.text), "bio": bio_settings,
+                     "labels": asdict(options.label_policy)},
+        "segments": len(segments),
+        "audio_seconds": float(np.sum(segments["duration"])) if "duration" in segments else None,
+        "label_counts": label_counts,
+        "split": split_info,
+        "skipped": {"total": len(reading.skipped), "by_reason": skipped_counts},
+        "audio": audio_info,
+        "input_fingerprint": fingerprint,
+        "files": files,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "packages": package_versions(["numpy", "pandas", "librosa", "soundfile", "soxr", "scikit-learn", "konlpy", "mecab-python3", "python-mecab-ko-dic"]),
+        "up_to_date": False,
+    }
+    atomic.write_json(manifest_path, manifest)
+    return manifest

@@ -1,0 +1,136 @@
+"""Prepare features from KEMDy20, KEMDy19, a labelled table, or the built-in demo corpus.
+
+    python preprocessing/run.py                          # demo corpus (generated once)
+    python preprocessing/run.py --data /path/to/KEMDy20  # layout detected from the folder
+    python preprocessing/run.py --data recordings.csv    # path,label[,text,speaker,session,...]
+"""
+if __name__ == "__main__" and __package__ in (None, ""):
+    import pathlib
+    import sys
+
+    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
+
+import os
+
+# Feature workers run single-threaded BLAS; set before numpy is imported.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from preprocessing.audio import AudioSettings
+from preprocessing.corpus import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
+from preprocessing.emotions import EMOTIONS
+from preprocessing.split import SplitError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DEMO = PROJECT_ROOT / "demo_corpus" / "kemdy20"
+
+
+def parse_label_map(text: str | None) -> dict[str, str]:
+    """``"boredom=,anger=angry"`` or a JSON file path -> {raw: emotion or "" (drop)}."""
+    if not text:
+        return {}
+    path = Path(text)
+    if path.suffix == ".json" and path.is_file():
+        return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    mapping = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"--label-map item {item!r} is not RAW=EMOTION")
+        raw, emotion = (part.strip() for part in item.split("=", 1))
+        if emotion and emotion not in EMOTIONS:
+            raise argparse.ArgumentTypeError(f"--label-map: {emotion!r} is not one of {', '.join(EMOTIONS)}")
+        mapping[raw] = emotion
+    return mapping
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="KEMDy20 or KEMDy19 folder, or a .csv/.tsv table. Default: the demo corpus (generated on first use).")
+    parser.add_argument("--out", type=Path, default=Path("features"), help="output folder for the prepared features (default: features/)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split (recorded in every output; default 0)")
+    parser.add_argument("--folds", type=int, default=5, help="number of session/speaker-grouped folds; test = fold 0, validation = fold 1 (default 5)")
+    parser.add_argument("--force", action="store_true", help="redo everything, ignoring outputs and the per-file cache")
+    parser.add_argument("--workers", type=int, default=0, help="feature worker processes (default: one per core)")
+    parser.add_argument("--multi-label", choices=MULTI_LABEL_POLICIES, default="drop",
+                        help="KEMDy ties such as 'happy;neutral': drop them (default) or keep the first label; always counted")
+    parser.add_argument("--label-map", help="map other labels to the seven emotions: 'boredom=,anger=angry' (empty = drop) or a .json file")
+    parser.add_argument("--max-frames", type=int, default=AudioSettings.max_frames, help="MFCC frames per segment, 10 ms each (default %(default)s)")
+    parser.add_argument("--n-mfcc", type=int, default=AudioSettings.n_mfcc, help="MFCC coefficients (default %(default)s)")
+    parser.add_argument("--demo-dir", type=Path, default=None, help=f"where the demo corpus is generated (default: {DEFAULT_DEMO.relative_to(PROJECT_ROOT)}/ in the project)")
+    parser.add_argument("--demo-layout", choices=("kemdy20", "kemdy19"), default="kemdy20", help="layout of the generated demo corpus")
+    parser.add_argument("--demo-sessions", type=int, default=None, help="sessions in the generated demo corpus (default: small)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def format_summary(manifest: dict, out_dir: Path) -> str:
+    """The human-readable summary printed at the end of a run."""
+    lines = []
+    corpus = manifest["corpus"]
+    lines.append(f"corpus      {corpus['layout']}  ({corpus['root']})")
+    lines.append(f"modalities  {', '.join(manifest['modalities'])}")
+    seconds = manifest.get("audio_seconds")
+    lines.append(f"segments    {manifest['segments']}" + (f"  ({seconds / 3600:.2f} h of audio)" if seconds else ""))
+    split = manifest["split"]
+    lines.append(f"split       {split['grouping']}-wise, {split['folds']} folds, seed {manifest['seed']}, fingerprint {split['fingerprint']}")
+    header = f"  {'':7}" + "".join(f"{e[:8]:>9}" for e in manifest["emotions"]) + f"{'total':>9}"
+    lines.append(header)
+    for name, counts in manifest["label_counts"].items():
+        lines.append(f"  {name:7}" + "".join(f"{counts[e]:>9}" for e in manifest["emotions"]) + f"{sum(counts.values()):>9}")
+    for key, value in sorted(corpus.get("notes", {}).items()):
+        lines.append(f"note        {key.replace('_', ' ')}: {value}")
+    skipped = manifest["skipped"]
+    lines.append(f"skipped     {skipped['total']} item(s) (listed in {out_dir / 'skipped.csv'})")
+    for reason, count in sorted(skipped["by_reason"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {count:>6}  {reason}")
+    timings = manifest.get("timings_s", {})
+    lines.append("time        " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    if manifest.get("up_to_date"):
+        lines.append("status      up to date: inputs and settings unchanged, nothing redone (--force to redo)")
+    lines.append(f"output      {out_dir}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from preprocessing.pipeline import PrepareOptions, prepare
+
+    try:
+        label_map = parse_label_map(args.label_map)
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data = args.data
+    if data is None:
+        from preprocessing.demo import generate_demo
+
+        demo_dir = args.demo_dir or (DEFAULT_DEMO.parent / args.demo_layout)
+        kwargs = {"layout": args.demo_layout, "seed": args.seed}
+        if args.demo_sessions:
+            kwargs["sessions"] = args.demo_sessions
+        print(f"no --data given: using the synthetic demo corpus in {demo_dir}", file=sys.stderr)
+        data = generate_demo(demo_dir, **kwargs)
+    options = PrepareOptions(
+        seed=args.seed, folds=args.folds, workers=args.workers, force=args.force, progress=not args.quiet,
+        audio=replace(AudioSettings(), max_frames=args.max_frames, n_mfcc=args.n_mfcc),
+        label_policy=LabelPolicy(multi=args.multi_label, mapping=label_map),
+    )
+    try:
+        manifest = prepare(data, args.out, options)
+    except (CorpusError, SplitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(manifest, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

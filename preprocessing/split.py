@@ -1,0 +1,89 @@
+"""Seeded, group-aware assignment of segments to folds and to train / valid / test.
+
+Every segment gets a fold in ``0..k-1``; whole groups (sessions, or speakers)
+stay in one fold. For a fold ``f`` used as test, fold ``(f + 1) % k`` is the
+validation part and the rest is training. The default single split is fold 0.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "valid", "test")
+
+
+class SplitError(ValueError):
+    """The corpus cannot be split as asked (too few groups)."""
+
+
+def assign_folds(labels: pd.Series, groups: pd.Series, *, folds: int, seed: int) -> tuple[np.ndarray, str]:
+    """Return (fold per segment (N,), the grouping used: "group" or "stratified").
+
+    Groups are kept whole (StratifiedGroupKFold); without any group, folds are
+    stratified by label.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    labels = labels.reset_index(drop=True)
+    has_groups = bool((groups.astype(str) != "").all())
+    n = len(labels)
+    fold = np.full(n, -1, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rare classes with fewer members than folds
+        if has_groups:
+            n_groups = groups.nunique()
+            if n_groups < 3:
+                raise SplitError(f"a grouped split needs at least 3 sessions or speakers; this corpus has {n_groups}")
+            k = min(folds, n_groups)
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            parts = splitter.split(np.zeros(n), labels, groups.reset_index(drop=True))
+            kind = "group"
+        else:
+            k = folds
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            parts = splitter.split(np.zeros(n), labels)
+            kind = "stratified"
+        for index, (_, test_rows) in enumerate(parts):
+            fold[test_rows] = index
+    return fold, kind
+
+
+def split_for_fold(fold: np.ndarray, test_fold: int) -> np.ndarray:
+    """Fold numbers (N,) -> split names (N,) with ``test_fold`` as test and the next fold as valid."""
+    k = int(fold.max()) + 1
+    out = np.full(fold.shape, "train", dtype=object)
+    out[fold == test_fold] = "test"
+    out[fold == (test_fold + 1) % k] = "valid"
+    return out
+
+
+def make_split_table(segments: pd.DataFrame, *, folds: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Build split.csv's table (id, group, fold, split) and a description for the manifest."""
+    fold, kind = assign_folds(segments["label"], segments["group"], folds=folds, seed=seed)
+    table = pd.DataFrame({"id": segments["id"].values, "group": segments["group"].values, "fold": fold})
+    table["split"] = split_for_fold(fold, 0)
+    info = {
+        "folds": int(fold.max()) + 1, "grouping": kind, "seed": seed, "default_test_fold": 0,
+        "counts": {name: int((table["split"] == name).sum()) for name in SPLITS},
+        "fingerprint": split_fingerprint(table),
+    }
+    return table, info
+
+
+def split_fingerprint(table: pd.DataFrame) -> str:
+    """A short hash of (id, split) pairs: models trained on different splits never mix silently."""
+    pairs = "\n".join(f"{i}\t{s}" for i, s in sorted(zip(table["id"], table["split"])))
+    return hashlib.sha256(pairs.encode()).hexdigest()[:16]
+
+
+def check_no_group_crosses(table: pd.DataFrame) -> None:
+    """Raise SplitError if any group appears in more than one split."""
+    if (table["group"] == "").any():
+        return
+    spread = table.groupby("group")["split"].nunique()
+    crossing = spread[spread > 1]
+    if len(crossing):
+        raise SplitError(f"groups in more than one split: {', '.join(map(str, crossing.index[:5]))}")

@@ -1,0 +1,80 @@
+"""Reader for a plain table of labelled recordings or texts.
+
+Columns: ``label`` (required), ``path`` (audio, relative to the table's folder)
+and/or ``text``; optional ``id``, ``session``, ``speaker``, ``gender``,
+``valence``, ``arousal``. Modalities without a column are simply absent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, segment_frame
+
+_OPTIONAL = ("session", "speaker", "gender", "valence", "arousal")
+
+
+def resolve_inside(root: Path, relative: str, *, source: str) -> Path:
+    """Resolve ``relative`` against ``root`` and refuse paths that leave ``root``."""
+    root = root.resolve()
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root):
+        raise CorpusError(f"{source}: path {relative!r} points outside {root}")
+    return target
+
+
+def _load_table(path: Path) -> pd.DataFrame:
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="cp949")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CorpusError(f"{path}: not a readable {('TSV' if sep == chr(9) else 'CSV')} table ({exc})") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
+
+
+def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
+    """Read a table corpus; rows whose label is not an emotion are left out and counted."""
+    table = _load_table(path)
+    if "label" not in table.columns:
+        raise CorpusError(f"{path}, line 1: no 'label' column (columns: {', '.join(table.columns)})")
+    if "path" not in table.columns and "text" not in table.columns:
+        raise CorpusError(f"{path}, line 1: needs a 'path' (audio) or a 'text' column")
+    root = path.parent.resolve()
+    reading = CorpusReading(segment_frame([]), root, "table")
+    rows: list[dict] = []
+    seen: set[str] = set()
+    for number, record in enumerate(table.to_dict("records")):
+        line = number + 2
+        audio = record.get("path", "").strip()
+        seg_id = record.get("id", "").strip() or (Path(audio).stem if audio else f"row{line - 1:06d}")
+        if seg_id in seen:
+            reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
+            continue
+        seen.add(seg_id)
+        label, reason = policy.resolve(record["label"])
+        if label is None:
+            reading.skip(seg_id, reason)
+            reading.notes["label_dropped"] = reading.notes.get("label_dropped", 0) + 1
+            continue
+        wav = ""
+        if audio:
+            target = resolve_inside(root, audio, source=f"{path}, line {line}")
+            if not target.is_file():
+                reading.skip(seg_id, f"wav file missing: {audio}")
+                continue
+            wav = target.relative_to(root).as_posix()
+        row = {key: record.get(key, "") for key in _OPTIONAL}
+        group = row["session"] or row["speaker"]
+        rows.append({
+            **row, "id": seg_id, "corpus": "table", "dialogue": "", "label": label,
+            "labels_raw": record["label"], "wav": wav, "txt": "", "text_raw": record.get("text", ""),
+            "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
+        })
+    reading.segments = segment_frame(rows)
+    if reading.segments.empty:
+        raise CorpusError(f"{path}: no usable rows (all {len(table)} were left out; see the reasons above)")
+    return reading

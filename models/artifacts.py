@@ -1,0 +1,190 @@
+"""Saving and loading a trained modality model: ``<name>.h5`` plus ``<name>.json``.
+
+The sidecar holds everything needed to use the model again (emotion order,
+feature settings, fitted transforms, split fingerprint, metrics, versions).
+Loading never unpickles: the sidecar is JSON checked against a schema, the
+``.h5`` is checked against the sidecar's hash, its layer list is checked
+against the built-in Keras layers before Keras sees it, and it is loaded in
+safe mode.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from preprocessing import atomic
+from preprocessing.emotions import EMOTIONS
+
+SIDECAR_VERSION = 1
+REFUSED_CLASSES = frozenset({"Lambda", "TFOpLambda"})
+
+SIDECAR_SCHEMA = {
+    "type": "object",
+    "required": ["format", "version", "modality", "emotions", "feature_settings", "state", "model_sha256",
+                 "split_fingerprint", "seed", "balance", "training", "metrics", "packages"],
+    "properties": {
+        "format": {"const": "kemdy-emotion-model"},
+        "version": {"const": SIDECAR_VERSION},
+        "modality": {"enum": ["wav", "text", "bio"]},
+        "emotions": {"type": "array", "items": {"type": "string"}},
+        "feature_settings": {"type": "object"},
+        "state": {"type": "object"},
+        "model_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "split_fingerprint": {"type": "string"},
+        "seed": {"type": "integer"},
+        "balance": {"type": "object"},
+        "training": {"type": "object"},
+        "metrics": {"type": "object"},
+        "packages": {"type": "object"},
+    },
+}
+
+
+class ModelFileError(ValueError):
+    """A model or sidecar that is missing, inconsistent or unsafe; the message names the file."""
+
+
+@dataclass
+class TrainedModel:
+    """A loaded model with its sidecar."""
+
+    path: Path
+    sidecar: dict
+    model: object  # keras.Model
+
+    @property
+    def name(self) -> str:
+        return self.sidecar["modality"]
+
+    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Model inputs (n, ...) -> probabilities (n, 7) in the project emotion order."""
+        if len(inputs) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        return np.asarray(predict_fn(self.model, inputs, batch_size), dtype=np.float32)
+
+
+def predict_fn(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Batched inference through a compiled call (avoids Keras' per-call predict overhead)."""
+    import tensorflow as tf
+
+    fn = getattr(model, "_fast_predict", None)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._fast_predict = fn
+    outputs = [fn(tf.convert_to_tensor(inputs[i : i + batch_size])).numpy() for i in range(0, len(inputs), batch_size)]
+    return np.concatenate(outputs, axis=0)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
+    """Write ``<name>.h5`` and ``<name>.json`` atomically (the old pair stays intact until both are ready)."""
+    weights_dir = Path(weights_dir)
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target = weights_dir / f"{name}.h5"
+    with atomic.atomic_path(target) as tmp:
+        h5_tmp = tmp.with_suffix(".h5")
+        model.save(h5_tmp)
+        sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
+        validate_sidecar(sidecar, weights_dir / f"{name}.json")
+        h5_tmp.replace(tmp)
+        atomic.write_json(weights_dir / f"{name}.json", sidecar)
+    return target
+
+
+def validate_sidecar(sidecar: object, path: Path) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(sidecar, SIDECAR_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "top level"
+        raise ModelFileError(f"{path}: invalid sidecar at {where}: {exc.message}") from None
+    if tuple(sidecar["emotions"]) != EMOTIONS:
+        raise ModelFileError(f"{path}: emotion order {sidecar['emotions']} differs from this version's {list(EMOTIONS)}")
+
+
+def check_layers(path: Path) -> None:
+    """Refuse an .h5 whose architecture uses anything but built-in Keras layers (e.g. Lambda)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            config = handle.attrs.get("model_config")
+    except OSError as exc:
+        raise ModelFileError(f"{path}: not a readable HDF5 model ({exc})") from None
+    if config is None:
+        raise ModelFileError(f"{path}: no model architecture stored in the file")
+    if isinstance(config, bytes):
+        config = config.decode("utf-8")
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "class_name" in node:
+                module = str(node.get("module") or "keras")
+                if node["class_name"] in REFUSED_CLASSES or not module.startswith("keras"):
+                    raise ModelFileError(
+                        f"{path}: refusing {node['class_name']!r} from module {module!r}: "
+                        "only built-in Keras layers are loaded, never custom code"
+                    )
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(config))
+
+
+def load_sidecar(weights_dir: Path, name: str) -> dict:
+    """Read and validate ``<name>.json`` (no model)."""
+    path = Path(weights_dir) / f"{name}.json"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing (train it with `python models/train_{name}.py --weights {weights_dir}`)")
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
+    validate_sidecar(sidecar, path)
+    if sidecar["modality"] != name:
+        raise ModelFileError(f"{path}: describes a {sidecar['modality']!r} model, expected {name!r}")
+    return sidecar
+
+
+def load(weights_dir: Path, name: str) -> TrainedModel:
+    """Load ``<name>.h5`` with its sidecar, checking schema, hash and layers first."""
+    import keras
+
+    weights_dir = Path(weights_dir)
+    sidecar_path = weights_dir / f"{name}.json"
+    model_path = weights_dir / f"{name}.h5"
+    sidecar = load_sidecar(weights_dir, name)
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: missing (its sidecar {sidecar_path.name} is there)")
+    if file_sha256(model_path) != sidecar["model_sha256"]:
+        raise ModelFileError(f"{model_path}: does not match its sidecar {sidecar_path.name} (hash differs)")
+    check_layers(model_path)
+    try:
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as exc:  # a file that passed the checks but still fails inside Keras
+        raise ModelFileError(f"{model_path}: Keras could not load it ({type(exc).__name__}: {exc})") from None
+    return TrainedModel(model_path, sidecar, model)
+
+
+def check_feature_settings(trained: TrainedModel, feature_settings: dict, source: str) -> None:
+    """Fail clearly when features were prepared with other settings than the model expects."""
+    expected = trained.sidecar["feature_settings"]
+    diffs = [k for k in sorted(set(expected) | set(feature_settings)) if expected.get(k) != feature_settings.get(k)]
+    if diffs:
+        detail = ", ".join(f"{k}: model {expected.get(k)!r} vs {feature_settings.get(k)!r}" for k in diffs[:4])
+        raise ModelFileError(f"{trained.path}: feature settings differ from {source} ({detail})")

@@ -1,0 +1,63 @@
+"""The command line shared by train_wav.py, train_text.py and train_bio.py."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from models.balance import BALANCE_METHODS
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=f"Train the {name} emotion model on features prepared by preprocessing/run.py "
+        "and save it as <weights>/{name}.h5 with a <weights>/{name}.json sidecar.".replace("{name}", name)
+    )
+    parser.add_argument("--features", type=Path, default=Path("features"), help="prepared feature folder (default: features/)")
+    parser.add_argument("--weights", type=Path, default=Path("weights"), help="folder for the .h5 model and its sidecar (default: weights/)")
+    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (early stopping on validation macro-F1; default 40)")
+    parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--balance", choices=BALANCE_METHODS, default=None,
+                        help="class balancing of the training split (default: smote for wav and bio, oversample for text)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the seed the features were prepared with)")
+    parser.add_argument("--test-fold", type=int, default=None, help="use fold K as test and K+1 as validation (default: the stored split)")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for checks: 2 epochs, small model")
+    return parser
+
+
+SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
+
+
+def main(name: str, argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser(name).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from models.artifacts import ModelFileError
+    from models.modalities import get_modality
+    from models.training import TrainOptions, train_modality
+    from preprocessing.feature_store import FeatureError, FeatureSet
+
+    options = TrainOptions(
+        epochs=2 if args.smoke else args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold,
+        hyper=SMOKE_HYPER[name] if args.smoke else {},
+    )
+    try:
+        features = FeatureSet.load(args.features)
+        modality = get_modality(name)
+        if not features.has(modality.feature):
+            print(f"error: {args.features} has no {modality.feature} features (modalities: "
+                  f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
+            return 2
+        result = train_modality(modality, features, options, args.weights)
+    except (FeatureError, ModelFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(result.report)
+    print(f"\nsaved {result.path} and {result.path.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,51 @@
+"""Text model: embedding + (bidirectional) LSTM over Mecab morphemes, and its vocabulary."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+PAD, OOV = 0, 1
+
+
+def build_text_model(vocab_size: int, seq_len: int, n_classes: int, *,
+                     embedding_dim: int = 64, units: int = 64, bidirectional: bool = True, dropout: float = 0.3):
+    """Input (batch, seq_len) int token IDs (0 = padding) -> softmax (batch, n_classes)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
+    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True)(inputs)
+    x = layers.SpatialDropout1D(dropout)(x)
+    recurrent = layers.LSTM(units)
+    x = layers.Bidirectional(recurrent)(x) if bidirectional else recurrent(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="text_lstm")
+
+
+def fit_vocabulary(token_lists: Sequence[Sequence[str]], *, max_size: int = 20000, min_count: int = 1,
+                   length_quantile: float = 0.95, max_len: int = 128) -> dict:
+    """Vocabulary and sequence length from TRAINING token lists only.
+
+    Index 0 is padding, 1 out-of-vocabulary; the sequence length covers
+    ``length_quantile`` of training transcripts (between 8 and ``max_len``).
+    """
+    counts = Counter(token for tokens in token_lists for token in tokens)
+    ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    tokens = ranked[: max_size - 2]
+    lengths = [len(t) for t in token_lists] or [8]
+    seq_len = int(np.clip(np.ceil(np.quantile(lengths, length_quantile)), 8, max_len))
+    return {"tokens": tokens, "seq_len": seq_len}
+
+
+def encode(token_lists: Sequence[Sequence[str]], state: dict) -> np.ndarray:
+    """Token lists -> (n, seq_len) int32 IDs, unknown tokens -> OOV, truncated/padded at the end."""
+    index = {token: i + 2 for i, token in enumerate(state["tokens"])}
+    seq_len = int(state["seq_len"])
+    out = np.full((len(token_lists), seq_len), PAD, dtype=np.int32)
+    for row, tokens in enumerate(token_lists):
+        ids = [index.get(t, OOV) for t in tokens[:seq_len]]
+        out[row, : len(ids)] = ids
+    return out

@@ -55,6 +55,8 @@ def load_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
     """
     import soundfile as sf
 
+    if not Path(path).is_file():
+        raise AudioError(f"{path}: file not found")
     try:
         info = sf.info(str(path))
         rate, total = int(info.samplerate), int(info.frames)

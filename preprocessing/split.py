@@ -22,33 +22,55 @@ class SplitError(ValueError):
 def assign_folds(labels: pd.Series, groups: pd.Series, *, folds: int, seed: int) -> tuple[np.ndarray, str]:
     """Return (fold per segment (N,), the grouping used: "group" or "stratified").
 
-    Groups are kept whole (StratifiedGroupKFold); without any group, folds are
-    stratified by label.
+    Groups are kept whole; without any group, folds are stratified by label.
     """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    labels = labels.reset_index(drop=True).astype(str)
+    groups = groups.reset_index(drop=True).astype(str)
+    if (groups != "").all():
+        n_groups = groups.nunique()
+        if n_groups < 3:
+            raise SplitError(f"a grouped split needs at least 3 sessions or speakers; this corpus has {n_groups}")
+        return _grouped_folds(labels, groups, min(folds, n_groups), seed), "group"
+    from sklearn.model_selection import StratifiedKFold
 
-    labels = labels.reset_index(drop=True)
-    has_groups = bool((groups.astype(str) != "").all())
-    n = len(labels)
-    fold = np.full(n, -1, dtype=np.int64)
+    fold = np.full(len(labels), -1, dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # rare classes with fewer members than folds
-        if has_groups:
-            n_groups = groups.nunique()
-            if n_groups < 3:
-                raise SplitError(f"a grouped split needs at least 3 sessions or speakers; this corpus has {n_groups}")
-            k = min(folds, n_groups)
-            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            parts = splitter.split(np.zeros(n), labels, groups.reset_index(drop=True))
-            kind = "group"
-        else:
-            k = folds
-            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-            parts = splitter.split(np.zeros(n), labels)
-            kind = "stratified"
-        for index, (_, test_rows) in enumerate(parts):
-            fold[test_rows] = index
-    return fold, kind
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for index, (_, rows) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+            fold[rows] = index
+    return fold, "stratified"
+
+
+def _grouped_folds(labels: pd.Series, groups: pd.Series, k: int, seed: int) -> np.ndarray:
+    """Greedy stratified group assignment in a seeded random group order.
+
+    Each group goes to the fold where the class proportions stay closest to the
+    corpus's, with a penalty for folds that are already large (and a hard cap of
+    ceil(groups / k) groups per fold so every fold gets sessions).
+    """
+    counts = pd.crosstab(groups, labels)  # (groups, classes)
+    order = np.random.default_rng(seed).permutation(len(counts))
+    target = counts.sum(axis=0).to_numpy(float)
+    target /= target.sum()
+    fold_counts = np.zeros((k, counts.shape[1]))
+    fold_groups = np.zeros(k, dtype=int)
+    cap = int(np.ceil(len(counts) / k))
+    assignment: dict[str, int] = {}
+    for g in order:
+        row = counts.iloc[g].to_numpy(float)
+        best, best_cost = 0, np.inf
+        for f in range(k):
+            if fold_groups[f] >= cap:
+                continue
+            trial = fold_counts[f] + row
+            cost = np.sum((trial / trial.sum() - target) ** 2) + fold_counts[f].sum() / max(1.0, counts.values.sum())
+            if cost < best_cost:
+                best, best_cost = f, cost
+        fold_counts[best] += row
+        fold_groups[best] += 1
+        assignment[counts.index[g]] = best
+    return groups.map(assignment).to_numpy(dtype=np.int64)
 
 
 def split_for_fold(fold: np.ndarray, test_fold: int) -> np.ndarray:

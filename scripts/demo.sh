@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up the environment and run the whole pipeline on the synthetic demo corpus:
+# generate it, prepare features, train the three models, vote and print the report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export TF_CPP_MIN_LOG_LEVEL=2
+PY=.venv/bin/python
+$PY preprocessing/run.py
+$PY models/train_wav.py
+$PY models/train_text.py
+$PY models/train_bio.py
+$PY ensemble/vote.py --weights weights/

@@ -19,6 +19,7 @@ import csv
 import io
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.ndimage import maximum_filter1d
-from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.signal import butter, detrend, find_peaks, sosfiltfilt
 
 from preprocessing.segment_ids import with_session
 
@@ -52,7 +53,13 @@ _MAX_EXTRA_HEADER_LINES = 5
 
 
 class BioFormatError(ValueError):
-    """A bio-signal file that cannot be used; the message names the file and the problem."""
+    """A bio-signal file that cannot be used: ``str()`` is ``"<path>: <reason>"``, the reason
+    naming the line where one is known. ``path`` and ``reason`` are also attributes."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class BioSettings:
     """Settings of the bio statistics; recorded in the manifest (``asdict`` is JSON-able)."""
 
     eda_rate_hz: float = 4.0
-    temp_rate_hz: float = 4.0
+    temp_rate_hz: float = 4.0  # recorded for reference; TEMP statistics use the timestamps
     scr_min_amplitude_us: float = 0.02  # smallest skin-conductance response counted
     scr_smooth_s: float = 0.75  # moving-average window before SCR detection
     min_rows: int = 2  # fewer rows in a segment -> that signal missing
@@ -138,17 +145,16 @@ def read_signal_file(path: Path, *, kind: str, layout: str, session: str | None 
     """
     path = Path(path)
     columns = _columns_for(kind, layout)
-    text = _normalise_newlines(path.read_text(encoding="utf-8", errors="replace"))
-    body, first_line = _split_header(text, columns.header_lines)
-    frame = _read_rows(path, body, first_line, columns.n_fields)
-    line_numbers = frame.index.to_numpy() + first_line
-    value = _numeric_column(path, frame.iloc[:, columns.value], line_numbers, "value")
+    text = _normalise_text(path.read_text(encoding="utf-8-sig", errors="replace"))
+    body = _Body(path, *_split_header(text, columns.header_lines))
+    frame = _read_frame(body, columns)
+    value = _numeric_column(body, frame[f"c{columns.value}"], "value")
     if columns.time_is_stamp:
-        time_s = _timestamp_seconds(path, frame.iloc[:, columns.time], line_numbers)
+        time_s = _timestamp_seconds(body, frame[f"c{columns.time}"])
     else:
-        time_s = _numeric_column(path, frame.iloc[:, columns.time], line_numbers, "time")
-    _check_time_order(path, time_s, line_numbers)
-    segment = _segment_column(frame.iloc[:, columns.segment], session)
+        time_s = _numeric_column(body, frame[f"c{columns.time}"], "time")
+    _check_time_order(body, time_s)
+    segment = _segment_column(frame[f"c{columns.segment}"].to_numpy(dtype=object), session)
     return SignalTable(path=path, kind=kind, time_s=time_s, value=value, segment=segment)
 
 
@@ -161,8 +167,8 @@ def _columns_for(kind: str, layout: str) -> _Columns:
         raise ValueError(f"no bio file kind {kind!r} in layout {layout!r} (known: {known})") from None
 
 
-def _normalise_newlines(text: str) -> str:
-    """Turn CR LF and lone CR into LF; drop NUL, which the CSV tokenizer mishandles."""
+def _normalise_text(text: str) -> str:
+    """Turn CR LF and lone CR into LF; replace NUL, which the CSV tokenizer mishandles."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
@@ -205,63 +211,101 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_rows(path: Path, body: str, first_line: int, n_fields: int) -> pd.DataFrame:
-    """Read the data rows as text; index = 0-based line offset from ``first_line``.
+@dataclass
+class _Body:
+    """The data rows of a file as text, with what error messages need to name a line."""
+
+    path: Path
+    text: str
+    first_line: int  # file line number (1-based) of the first line of ``text``
+    _row_lines: np.ndarray | None = field(default=None, repr=False)
+
+    def error(self, reason: str, bad: np.ndarray | None = None) -> BioFormatError:
+        """BioFormatError for ``reason``; with a row mask (R,), adds the count and first line."""
+        if bad is None:
+            return BioFormatError(self.path, reason)
+        first = int(np.flatnonzero(bad)[0])
+        return BioFormatError(self.path, f"{int(bad.sum())} {reason}, first at {self.where(first)}")
+
+    def where(self, row: int) -> str:
+        """``'line N'`` of data row ``row`` (0-based, blank lines skipped)."""
+        if self._row_lines is None:
+            # Only errors need this, so the split is not paid on good files. Blank means what
+            # the pandas tokenizer skips: empty or only spaces and tabs.
+            lines = self.text.split("\n")
+            numbers = [self.first_line + k for k, line in enumerate(lines) if line.strip(" \t")]
+            self._row_lines = np.asarray(numbers, dtype=np.int64)
+        if row < len(self._row_lines):
+            return f"line {int(self._row_lines[row])}"
+        return f"data row {row + 1}"
+
+
+def _read_frame(body: _Body, columns: _Columns) -> pd.DataFrame:
+    """The data rows as columns ``c0..c{n_fields}``; blank lines skipped.
 
     Rows may be short (the segment field appears only inside segments); a row with more
-    than ``n_fields`` fields is an error. Blank lines are dropped.
+    than ``n_fields`` fields is an error, caught by one spare column.
     """
-    names = [f"c{i}" for i in range(n_fields + 1)]  # one spare column catches long rows
+    spare = f"c{columns.n_fields}"
     try:
-        frame = pd.read_csv(
-            io.StringIO(body),
-            header=None,
-            names=names,
-            dtype=str,
-            index_col=False,
-            quoting=csv.QUOTE_NONE,
-            skip_blank_lines=False,
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            # A long first row only warns (its extra fields are dropped); the spare column
+            # is then filled, which is reported below.
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = _read_csv_text(body.text, columns)
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(columns=names)
+        raise body.error("no data rows") from None
     except pd.errors.ParserError as error:
         match = re.search(r"line (\d+), saw (\d+)", str(error))
-        where = f"line {int(match[1]) + first_line - 1} has {match[2]} fields" if match else str(error)
-        raise BioFormatError(f"{path}: malformed row: {where}, expected at most {n_fields}") from None
-    long_rows = frame[names[-1]].notna().to_numpy()
-    if long_rows.any():
-        line = int(np.flatnonzero(long_rows)[0]) + first_line
-        raise BioFormatError(f"{path}: line {line} has more than {n_fields} fields")
-    frame = frame.loc[frame.notna().any(axis=1), names[:-1]]
+        if match is None:
+            raise body.error(f"malformed rows ({error})") from None
+        line = int(match[1]) + body.first_line - 1
+        raise body.error(f"line {line} has {match[2]} fields, expected at most {columns.n_fields}") from None
     if frame.empty:
-        raise BioFormatError(f"{path}: no data rows")
+        raise body.error("no data rows")
+    long_rows = ~pd.isna(frame[spare].to_numpy(dtype=object))
+    if long_rows.any():
+        raise body.error(f"row(s) with more than {columns.n_fields} fields", long_rows)
     return frame
 
 
-def _numeric_column(path: Path, column: pd.Series, line_numbers: np.ndarray, what: str) -> np.ndarray:
+def _read_csv_text(text: str, columns: _Columns) -> pd.DataFrame:
+    """Tokenize ``text`` in C: numeric columns as float64, the others as str objects.
+
+    If a numeric column holds a field that is not a number, the text is read again
+    with every column as text, so that the caller can count and locate the bad fields.
+    """
+    names = [f"c{i}" for i in range(columns.n_fields + 1)]
+    numeric = {f"c{columns.value}"} | (set() if columns.time_is_stamp else {f"c{columns.time}"})
+    options = {"header": None, "names": names, "index_col": False, "quoting": csv.QUOTE_NONE, "engine": "c"}
+    try:
+        dtypes = {name: (np.float64 if name in numeric else object) for name in names}
+        return pd.read_csv(io.StringIO(text), dtype=dtypes, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise
+    except ValueError:  # a field in a numeric column is not a number
+        return pd.read_csv(io.StringIO(text), dtype=object, **options)
+
+
+def _numeric_column(body: _Body, column: pd.Series, what: str) -> np.ndarray:
     """Column as finite float64 (R,); BioFormatError naming the count and first bad line."""
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise BioFormatError(
-            f"{path}: {int(bad.sum())} non-numeric or non-finite {what} field(s), "
-            f"first at line {int(line_numbers[np.flatnonzero(bad)[0]])}"
-        )
+        raise body.error(f"non-numeric or non-finite {what} field(s)", bad)
     return values
 
 
-def _timestamp_seconds(path: Path, column: pd.Series, line_numbers: np.ndarray) -> np.ndarray:
+def _timestamp_seconds(body: _Body, column: pd.Series) -> np.ndarray:
     """``YYYY-MMDD-HHMM-SS-mmm`` texts (R,) as float64 seconds after the first row."""
-    stamps = _fixed_width_stamps(column)
+    texts = column.to_numpy(dtype=object)
+    stamps = _fixed_width_stamps(texts)
     if stamps is None:
-        stamps = pd.to_datetime(column.str.strip(), format=_TIMESTAMP_FORMAT, errors="coerce").to_numpy()
+        stripped = pd.Series(texts, dtype=object).str.strip()
+        stamps = pd.to_datetime(stripped, format=_TIMESTAMP_FORMAT, errors="coerce").to_numpy()
         bad = np.isnat(stamps)
         if bad.any():
-            raise BioFormatError(
-                f"{path}: {int(bad.sum())} missing or unreadable timestamp(s) (expected YYYY-MMDD-HHMM-SS-mmm), "
-                f"first at line {int(line_numbers[np.flatnonzero(bad)[0]])}"
-            )
+            raise body.error("missing or unreadable timestamp(s) (expected YYYY-MMDD-HHMM-SS-mmm)", bad)
     return (stamps - stamps[0]) / np.timedelta64(1, "s")
 
 
@@ -273,16 +317,17 @@ _ISO_SOURCE = np.array([0, 1, 2, 3, -1, 5, 6, -1, 7, 8, -1, 10, 11, -1, 12, 13, 
 _ISO_SEPARATORS = np.array([ord(c) for c in "--T::."], dtype=np.uint32)
 
 
-def _fixed_width_stamps(column: pd.Series) -> np.ndarray | None:
+def _fixed_width_stamps(texts: np.ndarray) -> np.ndarray | None:
     """Fast path: all R texts exactly ``DDDD-DDDD-DDDD-DD-DDD`` -> datetime64[ms] (R,); else None.
 
     ``pd.to_datetime`` with a format parses row by row in Python; rearranging the fixed-width
     characters into ISO text lets numpy parse the column in C, about 20x faster.
     """
-    texts = column.to_numpy(dtype=object, na_value="")
-    chars = np.asarray(texts, dtype="U22").view(np.uint32).reshape(len(texts), 22)
+    chars = np.asarray(texts, dtype="U22").view(np.uint32).reshape(len(texts), 22)  # NaN -> "nan"
     digits = chars[:, _STAMP_DIGITS]
-    if chars[:, 21].any() or not (np.all((digits >= 48) & (digits <= 57)) and np.all(chars[:, _STAMP_DASHES] == 45)):
+    shape_ok = np.all((digits >= ord("0")) & (digits <= ord("9")))
+    shape_ok = shape_ok and np.all(chars[:, _STAMP_DASHES] == ord("-"))
+    if chars[:, 21].any() or not shape_ok:
         return None
     iso = chars[:, np.where(_ISO_SOURCE < 0, 0, _ISO_SOURCE)]
     iso[:, _ISO_SOURCE < 0] = _ISO_SEPARATORS
@@ -292,22 +337,20 @@ def _fixed_width_stamps(column: pd.Series) -> np.ndarray | None:
         return None
 
 
-def _check_time_order(path: Path, time_s: np.ndarray, line_numbers: np.ndarray) -> None:
+def _check_time_order(body: _Body, time_s: np.ndarray) -> None:
     """BioFormatError if time ever decreases (equal consecutive times are allowed)."""
-    backwards = np.flatnonzero(np.diff(time_s) < 0)
-    if backwards.size:
-        raise BioFormatError(
-            f"{path}: time goes backwards {backwards.size} time(s), first at line {int(line_numbers[backwards[0] + 1])}"
-        )
+    backwards = np.concatenate([[False], np.diff(time_s) < 0])
+    if backwards.any():
+        raise body.error("step(s) where time goes backwards", backwards)
 
 
-def _segment_column(column: pd.Series, session: str | None) -> np.ndarray:
+def _segment_column(texts: np.ndarray, session: str | None) -> np.ndarray:
     """Segment IDs (R,) object str, ``""`` where absent, session prefix rewritten if given."""
-    codes, uniques = pd.factorize(column.fillna("").str.strip())
-    labels = [str(u) for u in uniques]
+    codes, uniques = pd.factorize(texts)  # missing -> code -1
+    labels = [str(u).strip() for u in uniques]
     if session is not None:
         labels = [with_session(u, session) if u else "" for u in labels]
-    return np.asarray(labels + [""], dtype=object)[codes]  # code -1 (none here) maps to ""
+    return np.asarray(labels + [""], dtype=object)[codes]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -320,7 +363,7 @@ def eda_statistics(time_s: np.ndarray, value: np.ndarray, settings: BioSettings)
     second, scr_amplitude = mean rise of the responses in µS (0 if none). All NaN if R < min_rows.
     """
     keys = ("level", "spread", "slope", "scr_rate", "scr_amplitude")
-    if len(value) < settings.min_rows:
+    if len(value) < max(settings.min_rows, 1):
         return dict.fromkeys(keys, np.nan)
     amplitudes = scr_amplitudes(value, settings)
     duration = _duration_s(time_s, settings.eda_rate_hz)
@@ -347,7 +390,7 @@ def scr_amplitudes(value: np.ndarray, settings: BioSettings) -> np.ndarray:
 
 def temp_statistics(time_s: np.ndarray, value: np.ndarray, settings: BioSettings) -> dict[str, float]:
     """Skin temperature of one segment, (R,) s and (R,) °C -> level (mean °C), slope (°C/s)."""
-    if len(value) < settings.min_rows:
+    if len(value) < max(settings.min_rows, 1):
         return {"level": np.nan, "slope": np.nan}
     return {"level": float(np.mean(value)), "slope": _slope(time_s, value)}
 
@@ -381,13 +424,15 @@ def detect_r_peaks(time_s: np.ndarray, ecg: np.ndarray, settings: BioSettings) -
     if not np.isfinite(rate) or rate < 2.5 * settings.ecg_low_hz:
         logger.warning("ECG sampling rate %.3g Hz is implausible; no R peaks detected", rate)
         return np.empty(0)
-    filtered = _qrs_band(np.asarray(ecg, dtype=np.float64), rate, settings)
-    if filtered is None:
+    ecg = np.asarray(ecg, dtype=np.float64)
+    filtered = _qrs_band(ecg, rate, settings)
+    if filtered is None or not _has_qrs_band_content(ecg, filtered):
         return np.empty(0)
     if -np.percentile(filtered, 0.5) > np.percentile(filtered, 99.5):
         filtered = -filtered  # inverted lead
     envelope = maximum_filter1d(np.abs(filtered), size=max(3, round(settings.r_peak_envelope_s * rate)))
-    height = np.maximum(settings.r_peak_height_ratio * envelope, settings.r_peak_floor_ratio * np.median(envelope))
+    floor = settings.r_peak_floor_ratio * np.median(envelope)
+    height = np.maximum(settings.r_peak_height_ratio * envelope, floor)
     distance = max(1, round(settings.r_peak_refractory_s * rate))
     peaks, _ = find_peaks(filtered, height=np.maximum(height, np.finfo(float).tiny), distance=distance)
     return time_s[peaks]
@@ -431,14 +476,24 @@ def _sampling_rate(time_s: np.ndarray) -> float:
     return 1.0 / float(np.median(steps)) if steps.size else np.nan
 
 
+def _has_qrs_band_content(ecg: np.ndarray, filtered: np.ndarray) -> bool:
+    """False when the band-passed trace is numerically zero, e.g. a flat line or a ramp.
+
+    The relative peak thresholds would otherwise pick rounding noise as beats.
+    """
+    scale = float(np.max(np.abs(ecg - np.median(ecg))))
+    return scale > 0 and float(np.max(np.abs(filtered))) > 1e-9 * scale
+
+
 def _qrs_band(ecg: np.ndarray, rate: float, settings: BioSettings) -> np.ndarray | None:
     """Zero-phase QRS band-pass of (R,) samples; None when the trace is too short to filter."""
     high = min(settings.ecg_high_hz, 0.45 * rate)
-    sos = butter(settings.ecg_filter_order, [settings.ecg_low_hz, high], btype="bandpass", fs=rate, output="sos")
+    band = [settings.ecg_low_hz, high]
+    sos = butter(settings.ecg_filter_order, band, btype="bandpass", fs=rate, output="sos")
     padlen = 3 * (2 * len(sos) + 1)
     if len(ecg) <= padlen:
         return None
-    return sosfiltfilt(sos, ecg - ecg.mean(), padlen=padlen)
+    return sosfiltfilt(sos, detrend(ecg), padlen=padlen)
 
 
 # --------------------------------------------------------------------------- per recording
@@ -483,6 +538,8 @@ def _index_rows(segment: np.ndarray) -> dict[str, np.ndarray]:
 def _recording(table: SignalTable, signal: str, settings: BioSettings) -> _Recording:
     """Reduce a parsed table to a _Recording for ``signal`` ("eda", "temp" or "heart")."""
     if signal != "heart":
+        if table.kind != signal:
+            raise ValueError(f"{table.path}: a {table.kind!r} table cannot serve as {signal!r}")
         return _Recording(signal, table.time_s, table.value, table.segment, float(np.median(table.value)))
     if table.kind == "ecg":
         beat_time, ibi, segment = _beats_from_ecg(table, settings)
@@ -511,7 +568,8 @@ def _block(recording: _Recording, rows: np.ndarray, settings: BioSettings) -> np
     time_s, value = recording.time_s[rows], recording.value[rows]
     if recording.signal == "eda":
         s = eda_statistics(time_s, value, settings)
-        out = [s["level"], s["level"] - recording.baseline, s["spread"], s["slope"], s["scr_rate"], s["scr_amplitude"]]
+        level_rel = s["level"] - recording.baseline
+        out = [s["level"], level_rel, s["spread"], s["slope"], s["scr_rate"], s["scr_amplitude"]]
     elif recording.signal == "temp":
         s = temp_statistics(time_s, value, settings)
         out = [s["level"], s["level"] - recording.baseline, s["slope"]]
@@ -570,13 +628,17 @@ def segment_features(
     if len(segment_ids) != len(sources):
         raise ValueError(f"{len(segment_ids)} segment IDs but {len(sources)} sources")
     stats, mask = _empty_outputs(len(segment_ids))
-    problems: list[tuple[str, str]] = []
+    problems: dict[str, str] = {}  # path -> reason; a file named twice is reported once
     for (signal, path, kind, layout, session), members in _group_by_file(sources).items():
         try:
             table = read_signal_file(path, kind=kind, layout=layout, session=session)
-        except (BioFormatError, OSError) as error:
+        except BioFormatError as error:
+            problems.setdefault(str(path), error.reason)
             logger.warning("bio file not used: %s", error)
-            problems.append((str(path), str(error)))
+            continue
+        except OSError as error:
+            problems.setdefault(str(path), f"cannot read: {error.strerror or error}")
+            logger.warning("bio file not used: %s: %s", path, error)
             continue
         recording = _recording(table, signal, settings)
         for i in members:
@@ -587,7 +649,7 @@ def segment_features(
         ", ".join(f"{name} {int(n)}" for name, n in zip(SIGNALS, mask.sum(axis=0))),
         len(problems),
     )
-    return stats, mask, problems
+    return stats, mask, list(problems.items())
 
 
 _FileKey = tuple[str, Path, str, str, str]  # signal, path, kind, layout, session
@@ -598,7 +660,8 @@ def _group_by_file(sources: Sequence[BioSources]) -> dict[_FileKey, list[int]]:
     groups: dict[_FileKey, list[int]] = {}
     for i, source in enumerate(sources):
         for signal, path, kind in _files_of(source):
-            groups.setdefault((signal, Path(path), kind, source.layout, source.session), []).append(i)
+            path = path if isinstance(path, Path) else Path(path)
+            groups.setdefault((signal, path, kind, source.layout, source.session), []).append(i)
     return groups
 
 
@@ -606,9 +669,12 @@ def _files_of(source: BioSources) -> list[tuple[str, Path, str]]:
     """(signal, path, kind) for each bio file a segment names."""
     if source.layout not in LAYOUTS:
         raise ValueError(f"unknown layout {source.layout!r}; expected one of {LAYOUTS}")
-    files = [(signal, path, signal) for signal, path in (("eda", source.eda), ("temp", source.temp)) if path is not None]
+    pairs = (("eda", source.eda), ("temp", source.temp))
+    files = [(signal, path, signal) for signal, path in pairs if path is not None]
     if source.heart is not None:
         if source.heart_kind not in ("ibi", "ecg"):
-            raise ValueError(f"heart file {source.heart} needs heart_kind 'ibi' or 'ecg', not {source.heart_kind!r}")
+            raise ValueError(
+                f"heart file {source.heart} needs heart_kind 'ibi' or 'ecg', not {source.heart_kind!r}"
+            )
         files.append(("heart", source.heart, source.heart_kind))
     return files

@@ -13,8 +13,6 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import lfilter
 
-from preprocessing.emotions import EMOTIONS
-
 SAMPLE_RATE = 16_000  # Hz, wav files
 BIO_RATE = 4  # Hz, E4 EDA and TEMP
 ECG_RATE = 128  # Hz, KEMDy19 ECG
@@ -30,7 +28,6 @@ EMOTION_VA: dict[str, tuple[float, float]] = {
     "sad": (1.5, 2.0),
     "surprise": (3.5, 4.5),
 }
-assert set(EMOTION_VA) == set(EMOTIONS)
 
 
 # ----------------------------------------------------------------------------- audio
@@ -457,7 +454,7 @@ def synth_beats(episodes: Sequence[Episode], duration: float, phys: Physiology,
     active = active_episode(episodes, times)
     arousal = _episode_values(episodes, active, [e.arousal for e in episodes], REST_AROUSAL)
     lift = np.where(active >= 0, 4.0 * (arousal - 3.0), 0.0)
-    lag = np.exp(-1.0 / (4.0 * fs))
+    lag = np.exp(-1.0 / (2.5 * fs))
     hr = phys.rest_hr + lfilter([1.0 - lag], [1.0, -lag], lift)
     hrv = 0.05 * (1.25 - 0.18 * (arousal - 1.0))
     breathing = np.sin(2 * np.pi * phys.resp_hz * times + rng.uniform(0, 2 * np.pi))

@@ -174,8 +174,12 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
     if file_sha256(model_path) != sidecar["model_sha256"]:
         raise ModelFileError(f"{model_path}: does not match its sidecar {sidecar_path.name} (hash differs)")
     check_layers(model_path)
+    # Keras 3 records the mask of Embedding(mask_zero=True) as a built-in NotEqual op node,
+    # which its .h5 loader only finds when named.
+    from keras.src.ops.numpy import NotEqual
+
     try:
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects={"NotEqual": NotEqual})
     except Exception as exc:  # a file that passed the checks but still fails inside Keras
         raise ModelFileError(f"{model_path}: Keras could not load it ({type(exc).__name__}: {exc})") from None
     return TrainedModel(model_path, sidecar, model)

@@ -46,7 +46,7 @@ class WavModality:
 
     def build(self, feature_settings: dict, state: dict, hyper: dict):
         shape = wav_model.model_shape(AudioSettings(**feature_settings))
-        return wav_model.build_wav_model(shape["frames"], shape["n_mfcc"], shape["n_parts"], N_CLASSES, **hyper)
+        return wav_model.build_wav_model(shape["frames"], shape["channels"], N_CLASSES, **hyper)
 
 
 @dataclass(frozen=True)

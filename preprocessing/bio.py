@@ -71,7 +71,7 @@ class BioSettings:
     scr_min_amplitude_us: float = 0.02  # smallest skin-conductance response counted
     scr_smooth_s: float = 0.75  # moving-average window before SCR detection
     min_rows: int = 2  # fewer rows in a segment -> that signal missing
-    min_beats: int = 3  # fewer beat intervals -> heart missing
+    min_beats: int = 2  # fewer beat intervals -> heart missing
     ibi_min_s: float = 0.3  # intervals outside [ibi_min_s, ibi_max_s] are artefacts (200..30 bpm)
     ibi_max_s: float = 2.0
     ecg_low_hz: float = 5.0  # QRS band-pass

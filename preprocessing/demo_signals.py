@@ -446,14 +446,14 @@ def synth_beats(episodes: Sequence[Episode], duration: float, phys: Physiology,
                 rng: np.random.Generator) -> np.ndarray:
     """Heartbeat times (s) in [0, duration), shape (k,).
 
-    Heart rate rises by (arousal - 3) * 4 bpm during episodes, with a lag of a few
+    Heart rate rises by (arousal - 3) * 6 bpm during episodes, with a lag of a few
     seconds; beat-to-beat variability (breathing + slow noise) shrinks with arousal.
     """
     fs = 16.0  # integration grid, Hz
     times = np.arange(int(np.ceil(duration * fs)) + int(fs)) / fs
     active = active_episode(episodes, times)
     arousal = _episode_values(episodes, active, [e.arousal for e in episodes], REST_AROUSAL)
-    lift = np.where(active >= 0, 4.0 * (arousal - 3.0), 0.0)
+    lift = np.where(active >= 0, 6.0 * (arousal - 3.0), 0.0)
     lag = np.exp(-1.0 / (2.5 * fs))
     hr = phys.rest_hr + lfilter([1.0 - lag], [1.0, -lag], lift)
     hrv = 0.05 * (1.25 - 0.18 * (arousal - 1.0))

@@ -1,0 +1,173 @@
+"""Builders, balancing, training on the demo corpus, and the saved model's round trip."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from models import artifacts, balance as balance_module, training
+from models.bio import build_bio_model
+from models.modalities import MODALITIES
+from models.text import build_text_model, encode, fit_vocabulary
+from models.training import TrainOptions, train_modality
+from models.wav import build_wav_model
+from preprocessing.demo import generate_demo
+from preprocessing.feature_store import FeatureSet
+from preprocessing.run import main as run_main
+
+SMALL = {"wav": {"filters": (16, 32)}, "text": {"embedding_dim": 16, "units": 16}, "bio": {"hidden": (32,)}}
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    corpus = generate_demo(base / "corpus", sessions=8, segments_per_session=48, seed=3)
+    assert run_main(["--data", str(corpus), "--out", str(base / "features"), "--quiet", "--max-frames", "150"]) == 0
+    return FeatureSet.load(base / "features")
+
+
+@pytest.fixture(scope="module")
+def trained(features, tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    results = {}
+    for name in ("wav", "text", "bio"):
+        options = TrainOptions(epochs=12, patience=12, hyper=SMALL[name], verbose=False)
+        results[name] = train_modality(MODALITIES[name], features, options, weights)
+    return weights, results
+
+
+def test_builders_shapes_and_sizes():
+    wav = build_wav_model(300, 80, 7)
+    assert wav.output_shape == (None, 7) and 50_000 < wav.count_params() < 500_000
+    text = build_text_model(5000, 40, 7)
+    assert text.output_shape == (None, 7) and text.count_params() < 1_000_000
+    bio = build_bio_model(16, 7)
+    assert bio.output_shape == (None, 7) and bio.count_params() < 10_000
+    probs = np.asarray(wav(np.zeros((2, 300, 80), np.float32)))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_vocabulary_is_fitted_on_given_tokens_only():
+    state = fit_vocabulary([["가", "나"], ["가"]], length_quantile=1.0)
+    assert state["tokens"] == ["가", "나"] and state["seq_len"] == 8
+    ids = encode([["가", "다"], []], state)
+    assert ids.tolist() == [[2, 1, 0, 0, 0, 0, 0, 0], [0] * 8]
+
+
+def test_smote_only_sees_training_rows(features, monkeypatch):
+    seen = {}
+    real = balance_module.balance
+
+    def spy(x, y, method, *, seed, **kw):
+        seen["n"], seen["method"] = len(y), method
+        return real(x, y, method, seed=seed, **kw)
+
+    monkeypatch.setattr(training, "balance", spy)
+    usable = MODALITIES["bio"].available(features)
+    train_rows = features.rows("train")
+    train_modality(MODALITIES["bio"], features, TrainOptions(epochs=1, hyper=SMALL["bio"], verbose=False), None)
+    assert seen == {"n": int(usable[train_rows].sum()), "method": "smote"}
+
+
+def test_balance_reaches_the_majority_and_keeps_dtype():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4, 3)).astype(np.float32)
+    y = np.array([4] * 40 + [0] * 15 + [2] * 5)
+    new_x, new_y, info = balance_module.balance(x, y, "smote", seed=0)
+    assert new_x.dtype == np.float32 and new_x.shape[1:] == (4, 3)
+    assert info["after"]["angry"] == info["after"]["fear"] == info["after"]["neutral"] == 40
+    np.testing.assert_array_equal(new_x[:60], x)  # originals kept, synthetic rows appended
+
+
+@pytest.mark.parametrize("name", ["wav", "text", "bio"])
+def test_each_model_learns_on_the_demo_corpus(trained, name):
+    metrics = trained[1][name].sidecar["metrics"]
+    assert metrics["test"]["macro_f1"] > metrics["majority_test"]["macro_f1"] + 0.05, metrics["test"]["macro_f1"]
+    assert metrics["valid"]["macro_f1"] > metrics["majority_valid"]["macro_f1"] + 0.05
+
+
+def test_sidecar_records_what_is_needed(trained, features):
+    sidecar = json.loads((trained[0] / "text.json").read_text())
+    assert sidecar["emotions"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert sidecar["split_fingerprint"] == features.fingerprint()
+    assert sidecar["seed"] == features.seed
+    assert sidecar["balance"]["method"] == "oversample"
+    assert sidecar["state"]["vocabulary"]["tokens"]
+    assert "tensorflow" in sidecar["packages"]
+
+
+@pytest.mark.parametrize("name", ["wav", "text", "bio"])
+def test_reload_predicts_the_same(trained, features, name):
+    weights, results = trained
+    modality = MODALITIES[name]
+    loaded = artifacts.load(weights, name)
+    rows = features.rows("test")[:16]
+    rows = rows[modality.available(features)[rows]]
+    x = modality.inputs(features, rows, loaded.sidecar["state"])
+    np.testing.assert_allclose(loaded.predict(x), np.asarray(results[name].model(x, training=False)), atol=1e-5)
+
+
+def test_same_seed_same_metrics(features):
+    options = TrainOptions(epochs=2, hyper=SMALL["bio"], verbose=False, seed=5)
+    a = train_modality(MODALITIES["bio"], features, options, None).sidecar["metrics"]["test"]
+    b = train_modality(MODALITIES["bio"], features, options, None).sidecar["metrics"]["test"]
+    assert a == b
+
+
+def _copy(weights, tmp_path, name):
+    for suffix in (".h5", ".json"):
+        shutil.copy(weights / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_mismatched_sidecar_is_rejected(trained, tmp_path):
+    sidecar = _copy(trained[0], tmp_path, "bio")
+    sidecar["emotions"] = sorted(sidecar["emotions"], reverse=True)
+    (tmp_path / "bio.json").write_text(json.dumps(sidecar))
+    with pytest.raises(artifacts.ModelFileError, match="emotion order"):
+        artifacts.load(tmp_path, "bio")
+    sidecar = _copy(trained[0], tmp_path, "bio")
+    del sidecar["state"]
+    (tmp_path / "bio.json").write_text(json.dumps(sidecar))
+    with pytest.raises(artifacts.ModelFileError, match="invalid sidecar.*state"):
+        artifacts.load(tmp_path, "bio")
+
+
+def test_swapped_model_file_is_rejected(trained, tmp_path):
+    _copy(trained[0], tmp_path, "bio")
+    shutil.copy(trained[0] / "wav.h5", tmp_path / "bio.h5")
+    with pytest.raises(artifacts.ModelFileError, match="does not match its sidecar"):
+        artifacts.load(tmp_path, "bio")
+
+
+def test_other_feature_settings_are_rejected(trained):
+    loaded = artifacts.load(trained[0], "wav")
+    settings = dict(loaded.sidecar["feature_settings"], n_mfcc=13)
+    with pytest.raises(artifacts.ModelFileError, match="n_mfcc"):
+        artifacts.check_feature_settings(loaded, settings, "other features")
+
+
+def test_lambda_layer_is_refused(tmp_path, trained):
+    import keras
+
+    inputs = keras.Input(shape=(4,))
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model = keras.Model(inputs, outputs)
+    sidecar = _copy(trained[0], tmp_path, "bio")
+    model.save(tmp_path / "bio.h5")
+    sidecar["model_sha256"] = artifacts.file_sha256(tmp_path / "bio.h5")
+    (tmp_path / "bio.json").write_text(json.dumps(sidecar))
+    with pytest.raises(artifacts.ModelFileError, match="Lambda"):
+        artifacts.load(tmp_path, "bio")
+
+
+def test_training_cli_smoke(features, tmp_path, capsys):
+    from models.cli import main
+
+    assert main("bio", ["--features", str(features.folder), "--weights", str(tmp_path), "--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and "majority" in out and (tmp_path / "bio.h5").exists()
+    assert main("wav", ["--features", str(tmp_path / "nowhere"), "--weights", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Batch prediction from a table of utterances to a submission-shaped CSV.
+
+Input table columns: ``path`` (audio) and/or ``text``; optional ``id``, and bio
+files ``eda``, ``temp``, ``ibi`` (KEMDy20 E4) or ``ecg`` (KEMDy19). File paths are
+relative to the table's folder and may not leave it.
+Output columns: ``id``, ``label``, one probability per emotion in EMOTIONS order,
+and optionally ``<model>_<emotion>`` per model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ensemble.encoding import BioFiles
+from ensemble.prediction import Failure, Item, ItemPrediction
+from preprocessing import atomic
+from preprocessing.corpus import CorpusError
+from preprocessing.emotions import EMOTIONS
+from preprocessing.table_corpus import resolve_inside
+
+FILE_COLUMNS = ("path", "eda", "temp", "ibi", "ecg")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The table as strings with lower-case column names (UTF-8, or CP949 as Korean tools write it)."""
+    path = Path(path)
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        try:
+            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="cp949")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable table ({exc})") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if "path" not in table.columns and "text" not in table.columns:
+        raise ValueError(f"{path}, line 1: needs a 'path' (audio) or a 'text' column (columns: {', '.join(table.columns)})")
+    return table
+
+
+def items_from_table(path: Path, table: pd.DataFrame) -> tuple[list[Item], list[Failure]]:
+    """One Item per row; rows with a path outside the table's folder or a missing file are Failures."""
+    root = Path(path).resolve().parent
+    items, failures = [], []
+    for number, record in enumerate(table.to_dict("records")):
+        line = number + 2
+        item_id = record.get("id", "").strip() or Path(record.get("path", "").strip()).stem or f"row{line - 1}"
+        try:
+            files = {}
+            for column in FILE_COLUMNS:
+                value = record.get(column, "").strip()
+                if value:
+                    files[column] = resolve_inside(root, value, source=f"{path}, line {line}")
+                    if not files[column].is_file():
+                        raise CorpusError(f"{path}, line {line}: no such file {value!r}")
+        except CorpusError as exc:
+            failures.append(Failure(item_id, str(exc)))
+            continue
+        bio = None
+        if any(c in files for c in ("eda", "temp", "ibi", "ecg")):
+            if "ibi" in files and "ecg" in files:
+                failures.append(Failure(item_id, f"{path}, line {line}: give ibi (KEMDy20) or ecg (KEMDy19), not both"))
+                continue
+            kind = "ecg" if "ecg" in files else "ibi"
+            bio = BioFiles(files.get("eda"), files.get("temp"), files.get(kind), kind,
+                           "kemdy19" if kind == "ecg" else "kemdy20")
+        text = record.get("text", "")
+        items.append(Item(item_id, files.get("path"), text if text.strip() else None, bio, text_source=f"{path}, line {line}: text"))
+    return items, failures
+
+
+def needed_models(items: list[Item]) -> list[str]:
+    """The models any item has input for, in the project order."""
+    needed = {name for item in items for name in item.modalities()}
+    return [name for name in ("wav", "text", "bio") if name in needed]
+
+
+def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False) -> pd.DataFrame:
+    """id, label, one column per emotion (and ``<model>_<emotion>`` columns if ``per_model``)."""
+    rows = []
+    for p in predictions:
+        row = {"id": p.id, "label": EMOTIONS[int(p.probabilities.argmax())]}
+        row.update({e: round(float(v), 6) for e, v in zip(EMOTIONS, p.probabilities)})
+        if per_model:
+            for name in ("wav", "text", "bio"):
+                values = p.per_model.get(name)
+                row.update({f"{name}_{e}": (round(float(values[k]), 6) if values is not None else None)
+                            for k, e in enumerate(EMOTIONS)})
+        rows.append(row)
+    columns = ["id", "label", *EMOTIONS]
+    if per_model:
+        columns += [f"{name}_{e}" for name in ("wav", "text", "bio") for e in EMOTIONS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_predictions(target: Path, predictions: list[ItemPrediction], per_model: bool = False) -> None:
+    atomic.write_csv(Path(target), predictions_frame(predictions, per_model))

@@ -1,0 +1,72 @@
+"""Cross-validate every modality and their soft vote over the prepared session-grouped folds.
+
+    python ensemble/crossval.py [--features features/] [--folds K] [--epochs N] [--seed N]
+                                [--report reports/crossval] [--smoke]
+
+For each fold k the three models are trained in memory with fold k as test and fold k+1 as
+validation, voted on fold k's test segments, and the report gives mean ± std over folds.
+This is the protocol to quote in papers.
+"""
+if __name__ == "__main__" and __package__ in (None, ""):
+    import pathlib
+    import sys
+
+    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
+
+import argparse
+import sys
+from pathlib import Path
+
+from ensemble.options import add_weight_option, complete_weights, setup
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", type=Path, default=Path("features"), help="prepared feature folder (default: features/)")
+    parser.add_argument("--folds", type=int, default=None, help="run only the first K folds (default: every prepared fold)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum epochs per model (early stopping on validation; default 40, 2 with --smoke)")
+    parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: the seed the features were prepared with)")
+    add_weight_option(parser)
+    parser.add_argument("--tune-weights", action="store_true",
+                        help="per fold, grid-search the voting weights for macro-F1 on that fold's validation split")
+    parser.add_argument("--report", type=Path, default=Path("reports/crossval"),
+                        help="folder for report.json, report.md and confusion PNGs (default: reports/crossval/)")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for checks: small models, 2 epochs unless --epochs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="log progress")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tune_weights and args.modality_weights is not None:
+        parser.error("--tune-weights and --modality-weights exclude each other")
+    setup(args.verbose)
+    from ensemble.fold_summary import build_crossval_report, format_crossval_table, write_crossval_report
+    from ensemble.folds import CrossvalOptions, modalities_of, run_crossval
+    from models.cli import SMOKE_HYPER
+    from preprocessing.feature_store import FeatureError, FeatureSet
+
+    try:
+        fs = FeatureSet.load(args.features)
+        options = CrossvalOptions(
+            folds=args.folds, epochs=args.epochs if args.epochs is not None else (2 if args.smoke else 40), patience=args.patience, seed=args.seed,
+            hyper=SMOKE_HYPER if args.smoke else {}, tune=args.tune_weights, progress=not args.quiet,
+            weights=complete_weights(args.modality_weights, modalities_of(fs)),
+        )
+        records = run_crossval(fs, options)
+    except (FeatureError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = build_crossval_report(fs, options, records)
+    written = write_crossval_report(report, args.report)
+    print(format_crossval_table(report))
+    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

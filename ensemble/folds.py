@@ -1,0 +1,100 @@
+"""Cross-validation of every modality and the ensemble over the prepared folds.
+
+For each fold k: train each modality in memory with fold k as test and fold k+1
+as validation, choose the voting weights (equal, given, or tuned on fold k+1),
+score fold k once. Aggregation and rendering are in ``ensemble.fold_summary``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ensemble.evaluation import EnsembleOutcome, evaluate_ensemble
+from ensemble.voting import coverage
+from models.artifacts import TrainedModel
+from models.modalities import MODALITIES
+from preprocessing.feature_store import FeatureSet
+
+log = logging.getLogger(__name__)
+HEADLINE_KEYS = ("macro_f1", "weighted_f1", "accuracy", "unweighted_accuracy")
+
+
+@dataclass
+class CrossvalOptions:
+    """What to run; recorded in the report."""
+
+    folds: int | None = None           # the first K folds; None: all prepared folds
+    epochs: int = 40
+    patience: int = 8
+    seed: int | None = None            # None: the seed the features were prepared with
+    hyper: dict[str, dict] = field(default_factory=dict)   # builder keyword arguments per modality
+    weights: dict[str, float] | None = None
+    tune: bool = False
+    progress: bool = True
+
+
+def modalities_of(fs: FeatureSet) -> list[str]:
+    """The modalities the prepared corpus has, in the project order."""
+    return [name for name, m in MODALITIES.items() if fs.has(m.feature)]
+
+
+def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOptions, bar=None) -> dict[str, TrainedModel]:
+    """Train each named modality with ``fold`` as test, in memory."""
+    from models.training import TrainOptions, train_modality
+
+    models = {}
+    for name in names:
+        if bar is not None:
+            bar.set_postfix_str(f"fold {fold}: training {name}")
+        train = TrainOptions(epochs=options.epochs, patience=options.patience, seed=options.seed, test_fold=fold,
+                             hyper=options.hyper.get(name, {}), verbose=False)
+        result = train_modality(MODALITIES[name], fs, train, weights_dir=None)
+        models[name] = TrainedModel(Path(f"<fold {fold} {name} model>.h5"), result.sidecar, result.model)
+        if bar is not None:
+            bar.update(1)
+    return models
+
+
+def _column(n: int, metrics: dict) -> dict:
+    return {"n": n, **{k: metrics[k] for k in HEADLINE_KEYS}, "classes_without_support": metrics["classes_without_support"],
+            "per_class_f1": {name: row["f1"] for name, row in metrics["per_class"].items() if row["support"]},
+            "confusion": metrics["confusion"]}
+
+
+def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedModel]) -> dict:
+    """The JSON-able summary of one fold."""
+    results = {name: _column(r.n, r.metrics) for name, r in outcome.models.items()}
+    results["ensemble"] = _column(outcome.ensemble.n, outcome.ensemble.metrics)
+    results["majority"] = _column(len(outcome.labels), outcome.majority)
+    return {
+        "fold": fold, "split_fingerprint": outcome.fingerprint, "test_segments": int(len(outcome.ids)),
+        "weights": outcome.vote.weights, "weights_source": outcome.weights_source,
+        "tuning": outcome.tuning.to_json() if outcome.tuning else None,
+        "voted_by": coverage(outcome.vote), "majority_predicts": outcome.majority["predicts"],
+        "best_epochs": {name: m.sidecar["training"]["best_epoch"] for name, m in models.items()},
+        "results": results,
+    }
+
+
+def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
+    """Train, vote and score every fold; returns one record per fold."""
+    import keras
+    from tqdm import tqdm
+
+    names = modalities_of(fs)
+    if not names:
+        raise ValueError(f"{fs.folder}: no modality to train")
+    n_folds = fs.n_folds if options.folds is None else options.folds
+    if not 1 <= n_folds <= fs.n_folds:
+        raise ValueError(f"--folds must be between 1 and {fs.n_folds} (the prepared folds), got {n_folds}")
+    records = []
+    with tqdm(total=n_folds * len(names), desc="cross-validation", unit="model", disable=not options.progress) as bar:
+        for fold in range(n_folds):
+            models = train_fold(fs, fold, names, options, bar)
+            outcome = evaluate_ensemble(models, fs, split="test", test_fold=fold, weights=options.weights, tune=options.tune)
+            records.append(fold_record(fold, outcome, models))
+            log.info("fold %d: ensemble macro-F1 %.3f", fold, outcome.ensemble.metrics["macro_f1"])
+            del models, outcome
+            keras.backend.clear_session()
+    return records

@@ -1,0 +1,146 @@
+"""Predict the emotion of new utterances with the trained models and their soft vote.
+
+Only the models the inputs need are loaded; TensorFlow is imported when the first
+model is.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ensemble.encoding import BioFiles, InputError, TextEncoder, encode_bio, encode_wav
+from ensemble.voting import N_CLASSES, ModelScores, check_weights, soft_vote
+from models import artifacts
+from models.artifacts import TrainedModel
+from models.modalities import MODALITIES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance to predict: any of an audio file, a transcript, bio files."""
+
+    id: str
+    wav: Path | None = None
+    text: str | None = None
+    bio: BioFiles | None = None
+    text_source: str | None = None  # how errors name the text (default: "text of <id>")
+
+    def modalities(self) -> list[str]:
+        given = {"wav": self.wav is not None, "text": self.text is not None,
+                 "bio": self.bio is not None and bool(self.bio.paths())}
+        return [name for name in MODALITIES if given[name]]
+
+
+@dataclass
+class ItemPrediction:
+    """Combined probabilities (7,) and each model's (7,), in EMOTIONS order."""
+
+    id: str
+    probabilities: np.ndarray
+    per_model: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    id: str
+    reason: str
+
+
+class Predictor:
+    """Predicts batches of items with the named models of ``weights_dir``.
+
+    Inputs are encoded with the sidecars alone, so a bad input is reported before
+    TensorFlow is imported; each model is loaded once, when an item first needs it.
+    """
+
+    def __init__(self, weights_dir: Path, names: Sequence[str], weights: Mapping[str, float] | None = None):
+        if not names:
+            raise InputError("no input given (audio, text or bio)")
+        self.weights_dir = Path(weights_dir)
+        self.sidecars = {name: artifacts.load_sidecar(self.weights_dir, name) for name in names}
+        self.weights = check_weights(weights, list(self.sidecars))
+        self._models: dict[str, TrainedModel] = {}
+        self._text: TextEncoder | None = None
+        fingerprints = {name: s["split_fingerprint"] for name, s in self.sidecars.items()}
+        if len(set(fingerprints.values())) > 1:
+            log.warning("the models were trained on different splits: %s", fingerprints)
+
+    def model(self, name: str) -> TrainedModel:
+        if name not in self._models:
+            self._models[name] = artifacts.load(self.weights_dir, name)
+        return self._models[name]
+
+    def encode(self, item: Item) -> dict[str, np.ndarray]:
+        """Model inputs (1, ...) per modality of ``item``; InputError names a bad input."""
+        out = {}
+        for name in item.modalities():
+            if name not in self.sidecars:
+                raise InputError(f"{item.id}: has {name} input but no {name} model is loaded")
+            sidecar = self.sidecars[name]
+            if name == "wav":
+                out[name] = encode_wav(item.wav, sidecar)
+            elif name == "text":
+                if self._text is None:
+                    self._text = TextEncoder(sidecar)
+                out[name] = self._text(item.text, source=item.text_source or f"text of {item.id}")
+            else:
+                out[name] = encode_bio(item.bio, sidecar, self.weights_dir / f"{name}.json")
+        if not out:
+            raise InputError(f"{item.id}: no input (audio, text or bio)")
+        return out
+
+    def predict(self, items: Sequence[Item], *, chunk: int = 256,
+                progress: bool = False) -> tuple[list[ItemPrediction], list[Failure]]:
+        """Predict every usable item, ``chunk`` at a time (bounded memory).
+
+        An item with a bad input, or whose ID repeats an earlier one, is skipped as a Failure.
+        """
+        from tqdm import tqdm
+
+        predictions: list[ItemPrediction] = []
+        failures: list[Failure] = []
+        seen: set[str] = set()
+        with tqdm(total=len(items), desc="predict", unit="item", disable=not progress) as bar:
+            for start in range(0, len(items), chunk):
+                part = items[start : start + chunk]
+                done, failed = self._predict_chunk(part, seen)
+                predictions += done
+                failures += failed
+                bar.update(len(part))
+        return predictions, failures
+
+    def _predict_chunk(self, items: Sequence[Item], seen: set[str]) -> tuple[list[ItemPrediction], list[Failure]]:
+        encoded: dict[str, dict[str, np.ndarray]] = {}
+        failures = []
+        for item in items:
+            if item.id in seen:
+                failures.append(Failure(item.id, "duplicate ID"))
+                continue
+            seen.add(item.id)
+            try:
+                encoded[item.id] = self.encode(item)
+            except InputError as exc:
+                failures.append(Failure(item.id, str(exc)))
+        scores = {}
+        for name in self.sidecars:
+            ids = [i for i, inputs in encoded.items() if name in inputs]
+            probabilities = self.model(name).predict(np.concatenate([encoded[i][name] for i in ids])) if ids \
+                else np.zeros((0, N_CLASSES))
+            scores[name] = ModelScores(np.asarray(ids, dtype=object), probabilities)
+        ids = list(encoded)
+        vote = soft_vote(scores, ids, self.weights)
+        lookup = {name: dict(zip(s.ids, s.probabilities)) for name, s in scores.items()}
+        predictions = []
+        for i, item_id in enumerate(ids):
+            if not vote.voted[i]:
+                failures.append(Failure(item_id, "every model it has input for has weight 0"))
+                continue
+            per_model = {name: lookup[name][item_id] for name in scores if item_id in lookup[name]}
+            predictions.append(ItemPrediction(item_id, vote.probabilities[i], per_model))
+        return predictions, failures

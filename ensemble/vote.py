@@ -1,0 +1,68 @@
+"""Soft-vote the trained modality models on a split and write the evaluation report.
+
+    python ensemble/vote.py --weights weights/ [--features features/] [--split test|valid]
+                            [--modality-weights wav=1,text=1,bio=0.5] [--tune-weights] [--report reports/]
+"""
+if __name__ == "__main__" and __package__ in (None, ""):
+    import pathlib
+    import sys
+
+    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
+
+import argparse
+import sys
+from pathlib import Path
+
+from ensemble.options import add_weight_option, complete_weights, setup
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=Path("weights"),
+                        help="folder with wav/text/bio .h5 models and their .json sidecars (default: weights/)")
+    parser.add_argument("--features", type=Path, default=Path("features"),
+                        help="the prepared feature folder the models were trained on (default: features/)")
+    parser.add_argument("--split", choices=("test", "valid"), default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--test-fold", type=int, default=None,
+                        help="models trained with --test-fold K: evaluate that fold's split (default: the stored split)")
+    add_weight_option(parser)
+    parser.add_argument("--tune-weights", action="store_true",
+                        help="grid-search the weights ({0, 0.5, 1, 2} each) for macro-F1 on the validation split")
+    parser.add_argument("--report", type=Path, default=Path("reports"),
+                        help="folder for report.json, report.md and confusion PNGs (default: reports/)")
+    parser.add_argument("--verbose", action="store_true", help="log progress")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tune_weights and args.modality_weights is not None:
+        parser.error("--tune-weights and --modality-weights exclude each other")
+    if args.tune_weights and args.split != "test":
+        parser.error("--tune-weights tunes on the validation split; evaluate the tuned ensemble with --split test")
+    setup(args.verbose)
+    from ensemble.evaluation import evaluate_ensemble
+    from ensemble.report import build_report, format_table, write_report
+    from ensemble.scoring import load_models
+    from models.artifacts import ModelFileError
+    from preprocessing.feature_store import FeatureError, FeatureSet
+
+    try:
+        fs = FeatureSet.load(args.features)
+        models = load_models(args.weights)
+        weights = complete_weights(args.modality_weights, list(models))
+        outcome = evaluate_ensemble(models, fs, split=args.split, test_fold=args.test_fold,
+                                    weights=weights, tune=args.tune_weights)
+    except (FeatureError, ModelFileError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = build_report(outcome, fs)
+    written = write_report(report, args.report)
+    print(format_table(report))
+    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

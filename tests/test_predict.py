@@ -1,0 +1,138 @@
+"""Prediction on new inputs: single utterance, batch table, bad inputs, and the feature path shared with training."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from preprocessing.emotions import EMOTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_wav(path: Path, *, rate: int = 44100, seconds: float = 1.5, stereo: bool = True, seed: int = 0) -> Path:
+    """A sine plus noise recording (stereo at 44.1 kHz by default)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    mono = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))
+    data = np.stack([mono, 0.8 * mono], axis=1) if stereo else mono
+    sf.write(path, data.astype(np.float32), rate)
+    return path
+
+
+def predict(*args: str) -> int:
+    from ensemble import predict as cli
+
+    return cli.main([str(a) for a in args])
+
+
+def test_single_wav_and_text_json(tiny_weights, tmp_path, capsys):
+    wav = write_wav(tmp_path / "a.wav")
+    assert predict("--weights", tiny_weights, "--wav", wav, "--text", "c/ 오늘 정말 기분이 좋아요 n/", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["probabilities"]) == list(EMOTIONS)
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["emotion"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert set(result["modalities"]) == {"wav", "text"}
+    assert result["weights"] == {"wav": 1.0, "text": 1.0}
+    combined = np.mean([list(m["probabilities"].values()) for m in result["modalities"].values()], axis=0)
+    np.testing.assert_allclose(list(result["probabilities"].values()), combined, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate, stereo, seconds", [(8000, False, 0.3), (48000, True, 9.0)])
+def test_any_rate_channels_and_length(tiny_weights, tmp_path, capsys, rate, stereo, seconds):
+    wav = write_wav(tmp_path / "b.wav", rate=rate, stereo=stereo, seconds=seconds)
+    assert predict("--weights", tiny_weights, "--wav", wav) == 0
+    out = capsys.readouterr().out
+    assert "combined" in out and "emotion: " in out
+
+
+def test_prediction_uses_the_training_features(tiny_weights, tiny_fs, tiny_models):
+    """A corpus file predicted as new input scores exactly as its prepared features do."""
+    from ensemble.prediction import Item, Predictor
+    from ensemble.scoring import predict_rows
+
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    rows = tiny_fs.rows("test")[:3]
+    expected = predict_rows({k: tiny_models[k] for k in ("wav", "text")}, tiny_fs, rows)
+    items = [Item(str(tiny_fs.segments["id"].iloc[r]), root / tiny_fs.segments["wav"].iloc[r], tiny_fs.text[r]["raw"])
+             for r in rows]
+    predictions, failures = Predictor(tiny_weights, ["wav", "text"]).predict(items)
+    assert not failures
+    for name in ("wav", "text"):
+        got = np.stack([p.per_model[name] for p in predictions])
+        np.testing.assert_allclose(got, expected[name].probabilities, atol=1e-5)
+
+
+def test_bio_files(tiny_weights, tiny_fs, capsys):
+    row = tiny_fs.segments.iloc[0]
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    args = ["--weights", tiny_weights, "--eda", root / row["eda"], "--temp", root / row["temp"], "--json"]
+    assert predict(*args) == 0
+    assert set(json.loads(capsys.readouterr().out)["modalities"]) == {"bio"}
+
+
+def test_bad_inputs_give_one_line_errors(tiny_weights, tmp_path, capsys):
+    garbage = tmp_path / "broken.wav"
+    garbage.write_bytes(b"RIFF\x00\x00not really audio")
+    not_bio = tmp_path / "EDA.csv"
+    not_bio.write_text("hello,world,this,is,not,eda\n1,2,3,4,5,6\n", encoding="utf-8")
+    cases = [
+        (["--wav", garbage], str(garbage)),
+        (["--wav", tmp_path / "missing.wav"], "missing.wav"),
+        (["--text", "   "], "empty text"),
+        (["--text", "b/ n/"], "transcriber tags"),
+        (["--eda", not_bio], str(not_bio)),
+    ]
+    for args, expected in cases:
+        assert predict("--weights", tiny_weights, *args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+
+
+def test_batch_table(tiny_weights, tmp_path, capsys):
+    folder = tmp_path / "batch"
+    (folder / "audio").mkdir(parents=True)
+    write_wav(folder / "audio" / "one.wav", seed=1)
+    write_wav(folder / "audio" / "two.wav", rate=16000, stereo=False, seed=2)
+    (folder / "audio" / "bad.wav").write_bytes(b"not audio")
+    write_wav(tmp_path / "outside.wav")
+    table = pd.DataFrame({
+        "id": ["one", "two", "bad", "escape", "text_only", "tags_only", "one"],
+        "path": ["audio/one.wav", "audio/two.wav", "audio/bad.wav", "../outside.wav", "", "", ""],
+        "text": ["정말 화가 나요", "", "", "", "(그래)/(그레) 고마워 b/", "b/", "또 같은 아이디"],
+    })
+    table.to_csv(folder / "items.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert predict("--weights", tiny_weights, "--table", folder / "items.csv", "--out", out, "--per-modality", "--quiet") == 0
+    captured = capsys.readouterr()
+    result = pd.read_csv(out)
+    assert list(result.columns[:9]) == ["id", "label", *EMOTIONS]
+    assert "wav_angry" in result.columns and "text_surprise" in result.columns
+    assert result["id"].tolist() == ["one", "two", "text_only"]
+    np.testing.assert_allclose(result[list(EMOTIONS)].sum(axis=1), 1.0, atol=1e-4)
+    assert (result["label"] == result[list(EMOTIONS)].idxmax(axis=1)).all()
+    assert result.loc[result["id"] == "two", "text_angry"].isna().all()
+    for item in ("bad", "escape", "tags_only"):
+        assert f"skipped {item}: " in captured.err
+    assert "outside" in captured.err and "skipped one: duplicate ID" in captured.err
+
+
+def test_no_tensorflow_before_a_model_is_needed(tiny_weights):
+    code = ("import sys; from ensemble.predict import main; "
+            f"rc = main(['--weights', {str(tiny_weights)!r}, '--text', 'b/']); "
+            "print(rc, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+
+
+def test_entry_script_runs_as_a_file():
+    result = subprocess.run([sys.executable, str(ROOT / "ensemble" / "predict.py"), "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "--table" in result.stdout

@@ -1,0 +1,199 @@
+"""The evaluation report (contents, no-support classes, figures), the vote CLI end to end, and cross-validation."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from preprocessing.emotions import EMOTIONS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def outcome(tiny_models, tiny_fs):
+    from ensemble.evaluation import evaluate_ensemble
+
+    return evaluate_ensemble(tiny_models, tiny_fs, split="test")
+
+
+def test_report_contents(outcome, tiny_fs, tmp_path):
+    from ensemble.report import build_report, format_table, write_report
+
+    report = build_report(outcome, tiny_fs)
+    for key in ("split", "split_fingerprint", "seed", "model_seeds", "weights", "weights_source", "voted_by",
+                "results", "majority_baseline", "valence_arousal", "emotions", "not_voted"):
+        assert key in report
+    assert report["emotions"] == list(EMOTIONS)
+    assert report["split_fingerprint"] == tiny_fs.fingerprint()
+    assert report["seed"] == tiny_fs.seed
+    assert report["weights"] == {"wav": 1.0, "text": 1.0, "bio": 1.0} and report["weights_source"] == "equal"
+    assert set(report["results"]) == {"wav", "text", "bio", "ensemble"}
+    assert sum(report["voted_by"].values()) == report["segments"] == len(tiny_fs.rows("test"))
+    for column in report["results"].values():
+        metrics = column["metrics"]
+        for key in ("macro_f1", "weighted_f1", "accuracy", "unweighted_accuracy", "per_class", "confusion"):
+            assert key in metrics
+        assert list(metrics["per_class"]) == list(EMOTIONS)
+        assert np.asarray(metrics["confusion"]).shape == (7, 7)
+        assert column["majority_baseline"]["predicts"] == report["majority_baseline"]["predicts"]
+    train_labels = tiny_fs.labels()[tiny_fs.rows("train")]
+    assert report["majority_baseline"]["predicts"] == EMOTIONS[int(np.bincount(train_labels, minlength=7).argmax())]
+    assert report["valence_arousal"]["reported"] is False
+
+    written = write_report(report, tmp_path / "reports")
+    for name in ("wav", "text", "bio", "ensemble", "majority"):
+        assert (tmp_path / "reports" / f"confusion_{name}.png").read_bytes()[:8] == PNG_MAGIC
+    saved = json.loads(written["json"].read_text(encoding="utf-8"))
+    assert saved["figures"]["ensemble"] == "confusion_ensemble.png"
+    markdown = written["markdown"].read_text(encoding="utf-8")
+    assert "macro-F1" in markdown and "confusion_ensemble.png" in markdown
+    assert "valence/arousal: not reported" in format_table(report)
+    assert "had no model" in format_table({**report, "not_voted": ["Sess99_x"], "voted_by": {"wav": 1, "none": 1}})
+
+
+def test_classes_without_support_are_reported_not_crashed_on(tiny_models, tiny_fs):
+    from ensemble.evaluation import evaluate_ensemble
+    from ensemble.report import build_report, format_table, render_markdown
+
+    # Relabel the test rows with two classes only: the other five have no support.
+    test_rows = tiny_fs.rows("test")
+    labels = tiny_fs.segments["label"].to_numpy(dtype=object)
+    labels[test_rows] = "neutral"
+    labels[test_rows[0]] = "happy"
+    fs = dataclasses.replace(tiny_fs, segments=tiny_fs.segments.assign(label=labels))
+    absent = [e for e in EMOTIONS if e not in ("happy", "neutral")]
+
+    report = build_report(evaluate_ensemble(tiny_models, fs, split="test"), fs)
+    for column in report["results"].values():
+        assert column["metrics"]["classes_without_support"] == absent
+        assert all(column["metrics"]["per_class"][name]["support"] == 0 for name in absent)
+        assert np.isfinite(column["metrics"]["macro_f1"])
+    assert "no support in this split: " + ", ".join(absent) in format_table(report)
+    assert "0 (no support)" in render_markdown(report)
+
+
+def test_row_normalised_confusion_handles_empty_rows():
+    from ensemble.plots import row_normalised
+
+    matrix = np.zeros((7, 7), int)
+    matrix[0, 0], matrix[0, 1] = 3, 1
+    rates = row_normalised(matrix)
+    assert rates[0].tolist()[:2] == [0.75, 0.25]
+    assert not rates[1:].any() and np.isfinite(rates).all()
+
+
+# --------------------------------------------------------------------------- vote CLI
+
+
+def test_vote_cli_end_to_end(tiny_features, tiny_weights, tmp_path, capsys):
+    from ensemble import vote
+
+    reports = tmp_path / "reports"
+    assert vote.main(["--weights", str(tiny_weights), "--features", str(tiny_features), "--report", str(reports)]) == 0
+    out = capsys.readouterr().out
+    for text in ("macro-F1", "weighted F1", "accuracy (WA)", "UA", "ensemble", "majority", "voted by"):
+        assert text in out
+    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    assert report["split"] == "test" and (reports / "report.md").is_file()
+
+    tuned = tmp_path / "tuned"
+    assert vote.main(["--weights", str(tiny_weights), "--features", str(tiny_features), "--report", str(tuned),
+                      "--tune-weights"]) == 0
+    report = json.loads((tuned / "report.json").read_text(encoding="utf-8"))
+    assert report["weights_source"] == "tuned on validation" and report["tuning"]["candidates"] > 1
+
+
+
+def test_vote_cli_with_a_subset_of_models(tiny_features, tiny_weights, tmp_path, capsys):
+    from ensemble import vote
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for suffix in (".h5", ".json"):
+        shutil.copy(tiny_weights / f"text{suffix}", weights)
+    assert vote.main(["--weights", str(weights), "--features", str(tiny_features), "--report", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert report["models"] == ["text"]
+
+
+@pytest.mark.parametrize("break_it, expected", [
+    ("fingerprint", "wav.json: trained on split"),
+    ("missing_h5", "wav.h5: missing"),
+    ("empty", "no models"),
+])
+def test_vote_cli_refuses_mismatched_or_missing_models(tiny_features, tiny_weights, tmp_path, capsys, break_it, expected):
+    from ensemble import vote
+
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    sidecar = weights / "wav.json"
+    if break_it == "fingerprint":
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        data["split_fingerprint"] = "0123456789abcdef"
+        sidecar.write_text(json.dumps(data), encoding="utf-8")
+    elif break_it == "missing_h5":
+        (weights / "wav.h5").unlink()
+    else:
+        for path in weights.iterdir():
+            path.unlink()
+    assert vote.main(["--weights", str(weights), "--features", str(tiny_features), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_vote_cli_refuses_bad_weight_options(tiny_features, tiny_weights, tmp_path, capsys):
+    from ensemble import vote
+
+    base = ["--weights", str(tiny_weights), "--features", str(tiny_features), "--report", str(tmp_path / "r")]
+    assert vote.main(base + ["--modality-weights", "audio=1"]) == 2
+    assert "audio" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        vote.main(base + ["--modality-weights", "wav=-1"])
+    with pytest.raises(SystemExit):
+        vote.main(base + ["--tune-weights", "--split", "valid"])
+
+
+def test_given_weights_on_the_validation_split(tiny_models, tiny_fs):
+    from ensemble.evaluation import evaluate_ensemble
+    from ensemble.options import complete_weights, parse_modality_weights
+
+    weights = complete_weights(parse_modality_weights("bio=0.5"), list(tiny_models))
+    outcome = evaluate_ensemble(tiny_models, tiny_fs, split="valid", weights=weights)
+    assert outcome.vote.weights == {"wav": 1.0, "text": 1.0, "bio": 0.5} and outcome.weights_source == "given"
+    assert len(outcome.ids) == len(tiny_fs.rows("valid"))
+
+
+def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch):
+    """The fold loop, voting and the mean ± std report; fold 0 reuses the trained tiny models
+    (fold 0 as test is the stored split), so no training happens here."""
+    from ensemble import crossval, folds
+
+    def trained(fs, fold, names, options, bar=None):
+        assert fold == 0 and names == ["wav", "text", "bio"] and options.epochs == 2
+        return tiny_models
+
+    monkeypatch.setattr(folds, "train_fold", trained)
+    reports = tmp_path / "cv"
+    assert crossval.main(["--features", str(tiny_features), "--folds", "1", "--smoke", "--report", str(reports), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "±" in out and "ensemble" in out
+    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    assert report["folds_run"] == 1 and report["prepared_folds"] == 3
+    assert set(report["summary"]) == {"wav", "text", "bio", "ensemble", "majority"}
+    assert report["summary"]["ensemble"]["macro_f1"]["std"] == 0.0
+    assert (reports / "confusion_ensemble.png").read_bytes()[:8] == PNG_MAGIC
+    assert crossval.main(["--features", str(tiny_features), "--folds", "4", "--report", str(reports), "--quiet"]) == 2
+
+
+def test_train_fold_trains_with_that_fold_as_test(tiny_fs):
+    from ensemble.folds import CrossvalOptions, train_fold
+    from models.cli import SMOKE_HYPER
+
+    models = train_fold(tiny_fs, 1, ["bio"], CrossvalOptions(epochs=1, hyper=SMOKE_HYPER, progress=False))
+    assert models["bio"].sidecar["split_fingerprint"] == tiny_fs.fingerprint(1) != tiny_fs.fingerprint(0)
+    assert models["bio"].predict(np.zeros((2, models["bio"].model.input_shape[1]), np.float32)).shape == (2, 7)

@@ -79,6 +79,9 @@ def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedMo
 
 def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
     """Train, vote and score every fold; returns one record per fold."""
+    from models.native_logs import import_tensorflow
+
+    import_tensorflow()
     import keras
     from tqdm import tqdm
 

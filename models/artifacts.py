@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,15 +93,38 @@ def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
     """Write ``<name>.h5`` and ``<name>.json`` atomically (the old pair stays intact until both are ready)."""
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(weights_dir, name)
     target = weights_dir / f"{name}.h5"
     with atomic.atomic_path(target) as tmp:
-        h5_tmp = tmp.with_suffix(".h5")
-        model.save(h5_tmp)
-        sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
-        validate_sidecar(sidecar, weights_dir / f"{name}.json")
-        h5_tmp.replace(tmp)
+        h5_tmp = tmp.with_suffix(".h5")  # Keras picks the format by the suffix
+        try:
+            with _without_legacy_format_warning():
+                model.save(h5_tmp)
+            sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
+            validate_sidecar(sidecar, weights_dir / f"{name}.json")
+            h5_tmp.replace(tmp)
+        finally:
+            h5_tmp.unlink(missing_ok=True)
         atomic.write_json(weights_dir / f"{name}.json", sidecar)
     return target
+
+
+@contextmanager
+def _without_legacy_format_warning():
+    """HDF5 is this project's chosen, documented format: drop Keras' advice against it."""
+    absl = logging.getLogger("absl")
+    quiet = lambda record: "HDF5 file via `model.save()`" not in record.getMessage()
+    absl.addFilter(quiet)
+    try:
+        yield
+    finally:
+        absl.removeFilter(quiet)
+
+
+def remove_leftovers(weights_dir: Path, name: str) -> list[Path]:
+    """Delete the temporary files a killed ``save`` of ``name`` left behind; returns them."""
+    patterns = (f".{name}.h5.*.tmp", f".{name}.h5.*.h5", f".{name}.json.*.tmp")
+    return atomic.remove_leftovers(Path(weights_dir), patterns)
 
 
 def validate_sidecar(sidecar: object, path: Path) -> None:
@@ -125,25 +150,35 @@ def check_layers(path: Path) -> None:
         raise ModelFileError(f"{path}: not a readable HDF5 model ({exc})") from None
     if config is None:
         raise ModelFileError(f"{path}: no model architecture stored in the file")
-    if isinstance(config, bytes):
-        config = config.decode("utf-8")
+    try:
+        architecture = json.loads(config.decode("utf-8") if isinstance(config, bytes) else str(config))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: the stored architecture is not valid JSON ({exc})") from None
 
     def walk(node):
         if isinstance(node, dict):
             if "class_name" in node:
-                module = str(node.get("module") or "keras")
-                if node["class_name"] in REFUSED_CLASSES or not module.startswith("keras"):
-                    raise ModelFileError(
-                        f"{path}: refusing {node['class_name']!r} from module {module!r}: "
-                        "only built-in Keras layers are loaded, never custom code"
-                    )
+                _check_class(path, node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
 
-    walk(json.loads(config))
+    walk(architecture)
+
+
+def _check_class(path: Path, node: dict) -> None:
+    """Refuse one architecture entry that names custom code (Lambda, another module, a registered class)."""
+    name = str(node["class_name"])
+    module = str(node.get("module") or "keras")
+    registered = str(node.get("registered_name") or "")
+    custom = ">" in name or ">" in registered  # "package>Name": a class registered by user code
+    if name in REFUSED_CLASSES or custom or not (module == "keras" or module.startswith("keras.")):
+        raise ModelFileError(
+            f"{path}: refusing {name!r} from module {module!r}: "
+            "only built-in Keras layers are loaded, never custom code"
+        )
 
 
 def load_sidecar(weights_dir: Path, name: str) -> dict:
@@ -155,6 +190,8 @@ def load_sidecar(weights_dir: Path, name: str) -> dict:
         sidecar = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     validate_sidecar(sidecar, path)
     if sidecar["modality"] != name:
         raise ModelFileError(f"{path}: describes a {sidecar['modality']!r} model, expected {name!r}")
@@ -163,6 +200,9 @@ def load_sidecar(weights_dir: Path, name: str) -> dict:
 
 def load(weights_dir: Path, name: str) -> TrainedModel:
     """Load ``<name>.h5`` with its sidecar, checking schema, hash and layers first."""
+    from models.native_logs import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     weights_dir = Path(weights_dir)

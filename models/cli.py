@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,7 +30,24 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
+
+
+class _InterruptFlag:
+    """SIGINT handler: raises KeyboardInterrupt as usual, and remembers that it did."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.fired = True
+        raise KeyboardInterrupt
+
+
+def _interrupted(weights: Path, name: str) -> int:
+    print(f"interrupted: nothing saved; {weights / name}.h5 and its sidecar are as they were", file=sys.stderr)
+    return INTERRUPTED
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -46,6 +64,8 @@ def main(name: str, argv: list[str] | None = None) -> int:
         patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold,
         hyper=SMOKE_HYPER[name] if args.smoke else {},
     )
+    interrupt = _InterruptFlag()
+    previous_handler = signal.signal(signal.SIGINT, interrupt)
     try:
         features = FeatureSet.load(args.features)
         modality = get_modality(name)
@@ -54,9 +74,19 @@ def main(name: str, argv: list[str] | None = None) -> int:
                   f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
             return 2
         result = train_modality(modality, features, options, args.weights)
+    except KeyboardInterrupt:
+        return _interrupted(args.weights, name)
     except (FeatureError, ModelFileError, ValueError) as exc:
+        if interrupt.fired:
+            return _interrupted(args.weights, name)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        if interrupt.fired:  # TensorFlow re-raises an interrupt inside its C++ code as another error
+            return _interrupted(args.weights, name)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
     print()
     print(result.report)
     print(f"\nsaved {result.path} and {result.path.with_suffix('.json')}")

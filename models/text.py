@@ -25,7 +25,7 @@ def build_text_model(vocab_size: int, seq_len: int, n_classes: int, *,
     return keras.Model(inputs, outputs, name="text_lstm")
 
 
-def fit_vocabulary(token_lists: Sequence[Sequence[str]], *, max_size: int = 20000, min_count: int = 1,
+def fit_vocabulary(token_lists: Sequence[Sequence[str]], *, max_size: int = 20000, min_count: int = 2,
                    length_quantile: float = 0.95, max_len: int = 128) -> dict:
     """Vocabulary and sequence length from TRAINING token lists only.
 

@@ -16,6 +16,7 @@ import numpy as np
 from models import artifacts
 from models.balance import balance, class_weights
 from models.metrics import evaluate, format_report, majority_baseline
+from models.native_logs import filtered_stderr
 from preprocessing.emotions import EMOTIONS
 from preprocessing.feature_store import FeatureSet
 from preprocessing.versions import package_versions
@@ -49,8 +50,10 @@ class TrainResult:
 
 def configure_device(seed: int) -> dict:
     """Seed everything once, make CPU ops deterministic, use a GPU when TensorFlow sees one."""
+    from models.native_logs import import_tensorflow
+
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     gpus = tf.config.list_physical_devices("GPU")
@@ -69,10 +72,9 @@ def _predict_labels(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir: Path | None) -> TrainResult:
     """Train one modality on ``fs`` and (if ``weights_dir``) save ``<name>.h5`` + ``<name>.json``."""
-    import keras
-
     seed = fs.seed if options.seed is None else options.seed
     device = configure_device(seed)
+    import keras
     method = options.balance or modality.default_balance
     started = time.perf_counter()
 
@@ -99,7 +101,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     history = []
     for epoch in range(1, options.epochs + 1):
         t0 = time.perf_counter()
-        fit = model.fit(x_fit, y_fit, batch_size=options.batch_size, epochs=1, shuffle=True, verbose=0, class_weight=weights)
+        with filtered_stderr():
+            fit = model.fit(x_fit, y_fit, batch_size=options.batch_size, epochs=1, shuffle=True, verbose=0, class_weight=weights)
         valid_f1 = evaluate(y_valid, _predict_labels(model, x_valid))["macro_f1"]
         loss = float(fit.history["loss"][-1])
         history.append({"epoch": epoch, "loss": round(loss, 5), "valid_macro_f1": round(valid_f1, 5), "seconds": round(time.perf_counter() - t0, 2)})

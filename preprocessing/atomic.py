@@ -15,6 +15,15 @@ from typing import Iterator
 import numpy as np
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``."""
@@ -23,12 +32,29 @@ def atomic_path(target: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_leftovers(folder: Path, patterns: tuple[str, ...] = (".*.tmp",), recursive: bool = False) -> list[Path]:
+    """Delete temporary files that a killed run left in ``folder``; returns them.
+
+    The default pattern is the one ``atomic_path`` uses. Only for a folder no other
+    process is writing to at the same time.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = (folder.rglob(p) if recursive else folder.glob(p) for p in patterns)
+    removed = sorted({path for paths in found for path in paths if path.is_file()})
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def write_text(target: Path, text: str) -> None:

@@ -1,15 +1,18 @@
 """Extract MFCC maps for a whole corpus into one ``.npy`` file, in bounded memory.
 
 Each worker process runs single-threaded BLAS (several times faster on small
-machines than oversubscribed threads). Every finished file is cached under
-``cache_dir`` keyed by its path, size, modification time and the settings, so an
-interrupted or repeated run redoes nothing that was finished.
+machines than oversubscribed threads) and writes its rows straight into the output
+file (``NpyRows``), so only a few numbers per file travel back to the main process
+and no process holds the whole array in memory. Every finished file is cached under
+``cache_dir`` (one small ``.npy`` each) keyed by its path, size, modification time
+and the settings, so an interrupted or repeated run redoes nothing that was finished.
 """
 from __future__ import annotations
 
-import hashlib
+import gc
 import logging
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +21,17 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from preprocessing.atomic import atomic_path
+from preprocessing import audio_cache
 from preprocessing.audio import AudioError, AudioSettings, features_for_file
+from preprocessing.npy_rows import NpyRows
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class AudioResult:
-    """Outcome for one file: ``features`` is None when ``error`` says why it was skipped."""
+    """Outcome for one file: ``features`` is None when ``error`` says why it was skipped,
+    or when the worker has already written them to the output rows."""
 
     index: int
     features: np.ndarray | None
@@ -46,36 +52,50 @@ class ExtractionResult:
     cache_hits: int
 
 
-def _cache_file(cache_dir: Path, path: Path, settings: AudioSettings) -> Path:
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{settings.key()}"
-    digest = hashlib.sha1(key.encode()).hexdigest()
-    return cache_dir / digest[:2] / f"{digest}.npz"
-
-
-def _process_one(index: int, path: Path, settings: AudioSettings, cache_dir: Path | None) -> AudioResult:
+def _process_one(index: int, path: Path, settings: AudioSettings, cache_dir: Path | None,
+                 settings_key: str | None = None) -> AudioResult:
     cache = None
     try:
         if cache_dir is not None:
-            cache = _cache_file(cache_dir, path, settings)
-            if cache.exists():
-                with np.load(cache, allow_pickle=False) as stored:
-                    return AudioResult(index, stored["features"], int(stored["frames"]), float(stored["duration"]), None, True)
+            cache = audio_cache.entry_path(cache_dir, path, settings_key or settings.key())
+            cached = _read_cache(cache, index, settings)
+            if cached is not None:
+                return cached
         features, frames, duration = features_for_file(path, settings)
     except (AudioError, OSError) as exc:
         message = str(exc) if isinstance(exc, AudioError) else f"{path}: {exc.strerror or exc}"
         return AudioResult(index, None, 0, 0.0, message, False)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, features=features, frames=frames, duration=duration)
+        audio_cache.write_entry(cache, settings, features, frames, duration)
     return AudioResult(index, features, frames, duration, None, False)
 
 
-def _process_chunk(chunk: list[tuple[int, str]], settings: AudioSettings, cache_dir: str | None) -> list[AudioResult]:
+def _read_cache(cache: Path, index: int, settings: AudioSettings) -> AudioResult | None:
+    """The cached result for one file, or None when there is none or it is unusable (then redone)."""
+    try:
+        stored = audio_cache.read_entry(cache, settings)
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable cache entry %s (%s)", cache, exc)
+        return None
+    if stored is None:
+        return None
+    features, frames, duration = stored
+    return AudioResult(index, features, frames, duration, None, True)
+
+
+def _process_chunk(chunk: list[tuple[int, str]], settings: AudioSettings, cache_dir: str | None,
+                   rows: NpyRows | None = None) -> list[AudioResult]:
+    """Process a few files; with ``rows``, write their maps there and return results without them."""
     cache = Path(cache_dir) if cache_dir else None
-    return [_process_one(i, Path(p), settings, cache) for i, p in chunk]
+    key = settings.key()
+    results = [_process_one(i, Path(p), settings, cache, key) for i, p in chunk]
+    if rows is not None:
+        with rows.writer() as writer:
+            for result in results:
+                if result.features is not None:
+                    writer.write(result.index, result.features)
+                    result.features = None
+    return results
 
 
 def _single_threaded_worker() -> None:
@@ -84,27 +104,43 @@ def _single_threaded_worker() -> None:
     threadpool_limits(1)
 
 
+def _feature_worker() -> None:
+    """Worker set-up: single-threaded, and Ctrl-C is left to the main process (no worker tracebacks).
+
+    The forked worker never garbage-collects what it inherited: finalizers of the parent's
+    objects (e.g. TensorFlow functions, when the caller has used TensorFlow) abort in a child.
+    """
+    gc.freeze()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _single_threaded_worker()
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 def iter_features(
-    paths: Sequence[Path], settings: AudioSettings, *, cache_dir: Path | None, workers: int, chunk_size: int = 16
+    paths: Sequence[Path], settings: AudioSettings, *, cache_dir: Path | None, workers: int, chunk_size: int = 16,
+    rows: NpyRows | None = None,
 ) -> Iterator[AudioResult]:
-    """Yield one AudioResult per path (in completion order of chunks, each with its index)."""
+    """Yield one AudioResult per path (in completion order of chunks, each with its index).
+
+    With ``rows`` (an (len(paths), max_frames, channels) float32 file), each map is written
+    to its row by the process that computed it and the results carry no features.
+    """
     items = [(i, str(p)) for i, p in enumerate(paths)]
     chunks = [items[k : k + chunk_size] for k in range(0, len(items), chunk_size)]
     if workers <= 1 or len(chunks) <= 1:
         _single_threaded_worker()
         for chunk in chunks:
-            yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None)
+            yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None, rows)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_feature_worker) as pool:
         # Bounded submission keeps only a few chunks of results in memory at once.
         pending = []
         chunk_iter = iter(chunks)
         for chunk in chunk_iter:
-            pending.append(pool.submit(_process_chunk, chunk, settings, str(cache_dir) if cache_dir else None))
+            pending.append(pool.submit(_process_chunk, chunk, settings, str(cache_dir) if cache_dir else None, rows))
             if len(pending) >= workers * 4:
                 yield from pending.pop(0).result()
         for future in pending:
@@ -128,31 +164,25 @@ def extract_to_npy(
     hits = 0
     out_file.parent.mkdir(parents=True, exist_ok=True)
     scratch = out_file.with_name(out_file.name + ".all.tmp")
-    full = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(n, settings.max_frames, settings.channels))
+    rows = NpyRows.create(scratch, n, (settings.max_frames, settings.channels), "<f4")
     try:
-        results = iter_features(paths, settings, cache_dir=cache_dir, workers=workers)
+        results = iter_features(paths, settings, cache_dir=cache_dir, workers=workers, rows=rows)
         for result in tqdm(results, total=n, desc="audio features", unit="file", disable=not progress, leave=False):
             if result.error is not None:
                 errors[result.index] = result.error
                 log.warning("skipped audio: %s", result.error)
                 continue
-            full[result.index] = result.features
             frames[result.index] = result.frames
             durations[result.index] = result.duration
             hits += result.cached
-        kept = np.array([i for i in range(n) if i not in errors], dtype=np.int64)
+        failed = np.zeros(n, dtype=bool)
+        failed[list(errors)] = True
+        kept = np.flatnonzero(~failed)
         with atomic_path(out_file) as tmp:
             if len(kept) == n:
-                full.flush()
-                del full
                 os.replace(scratch, tmp)
             else:
-                compact = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(kept), settings.max_frames, settings.channels))
-                for start in range(0, len(kept), 1024):
-                    block = kept[start : start + 1024]
-                    compact[start : start + len(block)] = full[block]
-                compact.flush()
-                del compact
+                rows.compact(kept, tmp)
     finally:
         if scratch.exists():
             scratch.unlink()

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import butter, detrend, find_peaks, sosfiltfilt
 
+from preprocessing.bio_rows import simple_columns
 from preprocessing.segment_ids import with_session
 
 logger = logging.getLogger(__name__)
@@ -147,15 +148,35 @@ def read_signal_file(path: Path, *, kind: str, layout: str, session: str | None 
     columns = _columns_for(kind, layout)
     text = _normalise_text(path.read_text(encoding="utf-8-sig", errors="replace"))
     body = _Body(path, *_split_header(text, columns.header_lines))
+    value, time_field, segment_texts = _simple_fields(body, columns) or _checked_fields(body, columns)
+    time_s = _timestamp_seconds(body, time_field) if columns.time_is_stamp else time_field
+    _check_time_order(body, time_s)
+    segment = _segment_column(segment_texts, session)
+    return SignalTable(path=path, kind=kind, time_s=time_s, value=value, segment=segment)
+
+
+_Fields = tuple[np.ndarray, np.ndarray, np.ndarray]  # value (R,) float64, time (R,), segment texts (R,) object
+
+
+def _simple_fields(body: _Body, columns: _Columns) -> _Fields | None:
+    """The fields of a clean body without pandas (see bio_rows), or None to take the checked path."""
+    numeric = frozenset({columns.value} | (set() if columns.time_is_stamp else {columns.time}))
+    stamp = columns.time if columns.time_is_stamp else None
+    found = simple_columns(body.text, columns.n_fields, numeric, stamp, columns.segment)
+    if found is None:
+        return None
+    return found[columns.value], found[columns.time], found[columns.segment]
+
+
+def _checked_fields(body: _Body, columns: _Columns) -> _Fields:
+    """The fields read by pandas, every value checked; BioFormatError names the first bad line."""
     frame = _read_frame(body, columns)
     value = _numeric_column(body, frame[f"c{columns.value}"], "value")
     if columns.time_is_stamp:
-        time_s = _timestamp_seconds(body, frame[f"c{columns.time}"])
+        time_field = frame[f"c{columns.time}"].to_numpy(dtype=object)
     else:
-        time_s = _numeric_column(body, frame[f"c{columns.time}"], "time")
-    _check_time_order(body, time_s)
-    segment = _segment_column(frame[f"c{columns.segment}"].to_numpy(dtype=object), session)
-    return SignalTable(path=path, kind=kind, time_s=time_s, value=value, segment=segment)
+        time_field = _numeric_column(body, frame[f"c{columns.time}"], "time")
+    return value, time_field, frame[f"c{columns.segment}"].to_numpy(dtype=object)
 
 
 def _columns_for(kind: str, layout: str) -> _Columns:
@@ -296,9 +317,8 @@ def _numeric_column(body: _Body, column: pd.Series, what: str) -> np.ndarray:
     return values
 
 
-def _timestamp_seconds(body: _Body, column: pd.Series) -> np.ndarray:
-    """``YYYY-MMDD-HHMM-SS-mmm`` texts (R,) as float64 seconds after the first row."""
-    texts = column.to_numpy(dtype=object)
+def _timestamp_seconds(body: _Body, texts: np.ndarray) -> np.ndarray:
+    """``YYYY-MMDD-HHMM-SS-mmm`` texts (R,) object as float64 seconds after the first row."""
     stamps = _fixed_width_stamps(texts)
     if stamps is None:
         stripped = pd.Series(texts, dtype=object).str.strip()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ SEGMENT_COLUMNS: tuple[str, ...] = (
     "wav", "txt", "text_raw", "eda", "temp", "heart", "heart_kind", "group",
 )
 MULTI_LABEL_POLICIES = ("drop", "first")
+log = logging.getLogger(__name__)
 
 
 class CorpusError(ValueError):
@@ -70,28 +73,40 @@ class CorpusReading:
 
     def skip(self, item: str, reason: str, modality: str = "segment") -> None:
         self.skipped.append({"item": item, "modality": modality, "reason": reason})
+        log.info("skipped %s (%s): %s", item, modality, reason)
+
+    @staticmethod
+    def category(record: dict) -> str:
+        """``"<modality>: <reason category>"`` of one skipped record."""
+        return f"{record['modality']}: {reason_category(record['reason'])}"
+
+    def skip_counts(self) -> dict[str, int]:
+        """Number of skipped items per category, in first-seen order."""
+        counts: dict[str, int] = {}
+        for record in self.skipped:
+            key = self.category(record)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 def read_annotation_rows(path: Path, n_columns: int) -> list[tuple[int, list[str]]]:
     """Read a two-header-row KEMDy annotation CSV by position.
 
-    Returns (line number, fields) for each data row. Raises CorpusError when a row
-    does not have ``n_columns`` fields (extra empty trailing fields are tolerated).
+    Returns (line number, fields) for each data row. Raises CorpusError when the file
+    cannot be read or decoded, a header row is missing, or a row does not have
+    ``n_columns`` fields (extra empty trailing fields are tolerated).
     """
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise CorpusError(f"{path}: not decodable as utf-8 or cp949")
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = _csv_rows(path, _decode_annotation(path))
     if len(rows) < 2:
         raise CorpusError(f"{path}: expected two header rows, found {len(rows)} line(s)")
+    for line_no, (_, row) in enumerate(rows[:2], start=1):
+        if row and row[0].strip().isdigit():
+            raise CorpusError(
+                f"{path}, line {line_no}: expected header row {line_no} of 2, found a data row "
+                f"(row number {row[0].strip()!r})"
+            )
     out = []
-    for line_no, row in enumerate(rows[2:], start=3):
+    for line_no, row in rows[2:]:
         if not any(cell.strip() for cell in row):
             continue
         while len(row) > n_columns and not row[-1].strip():
@@ -100,6 +115,34 @@ def read_annotation_rows(path: Path, n_columns: int) -> list[tuple[int, list[str
             raise CorpusError(f"{path}, line {line_no}: expected {n_columns} columns, found {len(row)}")
         out.append((line_no, row))
     return out
+
+
+def _decode_annotation(path: Path) -> str:
+    """The text of an annotation file (utf-8, then cp949); CorpusError if unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CorpusError(f"{path}: not decodable as utf-8 or cp949")
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """(first line number, fields) of every CSV record; CorpusError naming the line on a CSV error."""
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    start = 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise CorpusError(f"{path}, line {reader.line_num}: not valid CSV ({exc})") from None
+    return rows
 
 
 def to_float(text: str) -> float:
@@ -136,10 +179,37 @@ def read_corpus(path: Path, policy: LabelPolicy) -> CorpusReading:
 
     layout = detect_layout(path)
     if layout == "kemdy20":
-        return kemdy.read_kemdy20(Path(path), policy)
-    if layout == "kemdy19":
-        return kemdy.read_kemdy19(Path(path), policy)
-    return table_corpus.read_table(Path(path), policy)
+        reading = kemdy.read_kemdy20(Path(path), policy)
+    elif layout == "kemdy19":
+        reading = kemdy.read_kemdy19(Path(path), policy)
+    else:
+        reading = table_corpus.read_table(Path(path), policy)
+    require_segments(reading, Path(path), "segments")
+    return reading
+
+
+def require_segments(reading: CorpusReading, path: Path, what: str) -> None:
+    """CorpusError when nothing is left to use, naming the most common reason items were left out."""
+    if not reading.segments.empty:
+        return
+    counts = reading.skip_counts()
+    if not counts:
+        raise CorpusError(f"{path}: no annotated {what} found")
+    common, count = max(counts.items(), key=lambda kv: kv[1])
+    example = next(r for r in reading.skipped if reading.category(r) == common)
+    raise CorpusError(
+        f"{path}: no usable {what}: {len(reading.skipped)} item(s) left out, most often ({count}x) "
+        f"{common} (e.g. {example['item']}: {example['reason']})"
+    )
+
+
+def reason_category(reason: str) -> str:
+    """A short, path-free category of a skip reason, for the summary counts."""
+    text = re.sub(r"^\S+\.(wav|txt|csv|flac|mp3|ogg)\b:?\s*", "", reason)
+    text = re.sub(r"\([^)]*\)|'[^']*'|\"[^\"]*\"", "", text)
+    text = re.sub(r"(?<![\w.-])\d+(\.\d+)?(?![\w.-])", "#", text)
+    text = re.sub(r":.*$", "", text)
+    return " ".join(text.split())[:70]
 
 
 def segment_frame(rows: list[dict]) -> pd.DataFrame:

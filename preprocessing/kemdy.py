@@ -24,6 +24,14 @@ def _relative_if_exists(root: Path, relative: str) -> str:
     return relative if (root / relative).is_file() else ""
 
 
+def _transcript(reading: CorpusReading, seg_id: str, relative: str) -> str:
+    """``relative`` if the transcript exists; otherwise "" and a counted text skip."""
+    if (reading.root / relative).is_file():
+        return relative
+    reading.skip(seg_id, f"transcript missing: {relative}", "text")
+    return ""
+
+
 def _check_id_column(path: Path, rows: list[tuple[int, list[str]]], column: int, layout: str) -> None:
     """Refuse a file whose ID column holds no IDs at all (shifted or missing columns)."""
     if not rows:
@@ -91,7 +99,7 @@ def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
                 "id": seg_id, "corpus": "kemdy20", "session": parsed.session, "speaker": parsed.speaker,
                 "gender": parsed.gender, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[4].strip(),
                 "valence": to_float(row[5]), "arousal": to_float(row[6]),
-                "wav": wav, "txt": _relative_if_exists(root, f"wav/{folder}/{seg_id}.txt"), "text_raw": "",
+                "wav": wav, "txt": _transcript(reading, seg_id, f"wav/{folder}/{seg_id}.txt"), "text_raw": "",
                 "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
                 "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
                 "heart": _relative_if_exists(root, f"IBI/{bio_name}"),
@@ -152,7 +160,7 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
                 "id": seg_id, "corpus": "kemdy19", "session": session, "speaker": parsed.speaker,
                 "gender": letter, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[10].strip(),
                 "valence": to_float(row[11]), "arousal": to_float(row[12]),
-                "wav": wav, "txt": _relative_if_exists(root, wav[:-4] + ".txt"), "text_raw": "",
+                "wav": wav, "txt": _transcript(reading, seg_id, wav[:-4] + ".txt"), "text_raw": "",
                 "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
                 "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
                 "heart": _relative_if_exists(root, f"ECG/{bio_name}"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 
 from preprocessing import atomic
 from preprocessing.audio import AudioSettings
-from preprocessing.corpus import CorpusReading, LabelPolicy, read_corpus
+from preprocessing.corpus import CorpusReading, LabelPolicy, read_corpus, require_segments
 from preprocessing.emotions import EMOTIONS
 from preprocessing.split import SPLITS, check_no_group_crosses, make_split_table
 from preprocessing.text import MecabTokenizer, TextSettings, TranscriptError, clean_transcript, read_transcript
@@ -74,13 +73,24 @@ def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_setti
     return digest.hexdigest()[:20]
 
 
-def reason_category(reason: str) -> str:
-    """A short, path-free category of a skip reason, for the summary counts."""
-    text = re.sub(r"^\S+\.(wav|txt|csv|flac|mp3|ogg)\b:?\s*", "", reason)
-    text = re.sub(r"\([^)]*\)|'[^']*'|\"[^\"]*\"", "", text)
-    text = re.sub(r"\d+(\.\d+)?", "#", text)
-    text = re.sub(r":.*$", "", text)
-    return " ".join(text.split())[:70]
+def _previous_manifest(path: Path) -> dict | None:
+    """The manifest of an earlier run, or None if there is none or it is unreadable."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("ignoring unreadable %s (%s); redoing everything", path, exc)
+        return None
+    return previous if isinstance(previous, dict) else None
+
+
+def _remove_leftovers(out_dir: Path, cache_dir: Path) -> None:
+    """Delete the temporary files of an interrupted run (its finished cache entries stay)."""
+    leftovers = atomic.remove_leftovers(out_dir, (".*.tmp", "*.all.tmp"))
+    leftovers += atomic.remove_leftovers(cache_dir, recursive=True)
+    for path in leftovers:
+        log.info("removed %s, left by an interrupted run", path)
 
 
 def _texts(reading: CorpusReading, options: PrepareOptions) -> list[dict]:
@@ -92,18 +102,26 @@ def _texts(reading: CorpusReading, options: PrepareOptions) -> list[dict]:
     frame = reading.segments
     for row in tqdm(frame.itertuples(index=False), total=len(frame), desc="text", unit="seg",
                     disable=not options.progress, leave=False):
-        raw = row.text_raw
-        if not raw and row.txt:
-            try:
-                raw = read_transcript(reading.root / row.txt)
-            except (TranscriptError, OSError) as exc:
-                reading.skip(row.id, str(exc), "text")
-                raw = ""
+        raw, problem = _raw_transcript(reading.root, row)
         text, nonverbal = clean_transcript(raw)
-        if (raw or row.txt) and not text:
-            reading.skip(row.id, "transcript empty after removing transcriber tags", "text")
+        if problem is None and (raw or row.txt) and not text:
+            problem = "transcript empty after removing transcriber tags" if raw.strip() else "transcript empty"
+        if problem is not None:
+            reading.skip(row.id, problem, "text")
         records.append({"id": row.id, "raw": raw, "text": text, "tokens": tokenizer.tokenize(text), "nonverbal": nonverbal})
     return records
+
+
+def _raw_transcript(root: Path, row) -> tuple[str, str | None]:
+    """(raw text, None) of a segment, or ("", reason) when its transcript file is unusable."""
+    if row.text_raw or not row.txt:
+        return row.text_raw, None
+    try:
+        return read_transcript(root / row.txt), None
+    except TranscriptError as exc:
+        return "", str(exc)
+    except OSError as exc:
+        return "", f"{row.txt}: cannot read ({exc.strerror or exc})"
 
 
 def _bio(reading: CorpusReading):
@@ -143,14 +161,17 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     fingerprint = input_fingerprint(reading, options, bio_settings)
 
     manifest_path = out_dir / "manifest.json"
-    if not options.force and manifest_path.exists():
-        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+    cache_dir = out_dir / "cache" / "audio"
+    _remove_leftovers(out_dir, cache_dir)
+    previous = None if options.force else _previous_manifest(manifest_path)
+    if previous is not None:
         outputs_present = all((out_dir / name).exists() for name in previous.get("files", []))
         if previous.get("input_fingerprint") == fingerprint and outputs_present:
             previous["up_to_date"] = True
             return previous
-
-    cache_dir = out_dir / "cache" / "audio"
+    # From here on the outputs change: an interrupted run must not leave the old manifest
+    # vouching for a mix of old and new files.
+    manifest_path.unlink(missing_ok=True)
     if options.force and cache_dir.exists():
         import shutil
 
@@ -170,6 +191,7 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
         segments["audio_frames"] = result.frames
         segments["duration"] = np.round(result.durations, 3)
         reading.segments = segments
+        require_segments(reading, reading.root, "recordings")
         audio_info = {"cache_hits": result.cache_hits, "files": len(paths), "skipped": len(result.errors)}
         timings["audio"] = time.perf_counter() - t0
         files.append("audio.npy")
@@ -200,10 +222,7 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     skipped = pd.DataFrame(reading.skipped, columns=["item", "modality", "reason"])
     atomic.write_csv(out_dir / "skipped.csv", skipped)
 
-    skipped_counts: dict[str, int] = {}
-    for record in reading.skipped:
-        key = f"{record['modality']}: {reason_category(record['reason'])}"
-        skipped_counts[key] = skipped_counts.get(key, 0) + 1
+    skipped_counts = reading.skip_counts()
     label_counts = {
         name: {e: int(((segments["label"] == e) & (split_table["split"] == name)).sum()) for e in EMOTIONS}
         for name in SPLITS

@@ -38,16 +38,29 @@ def parse_label_map(text: str | None) -> dict[str, str]:
         return {}
     path = Path(text)
     if path.suffix == ".json" and path.is_file():
-        return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    mapping = {}
-    for item in text.split(","):
-        if "=" not in item:
-            raise argparse.ArgumentTypeError(f"--label-map item {item!r} is not RAW=EMOTION")
-        raw, emotion = (part.strip() for part in item.split("=", 1))
+        items = _label_map_file(path)
+    else:
+        items = []
+        for item in text.split(","):
+            if "=" not in item:
+                raise argparse.ArgumentTypeError(f"--label-map item {item!r} is not RAW=EMOTION")
+            raw, emotion = (part.strip() for part in item.split("=", 1))
+            items.append((raw, emotion))
+    for _, emotion in items:
         if emotion and emotion not in EMOTIONS:
             raise argparse.ArgumentTypeError(f"--label-map: {emotion!r} is not one of {', '.join(EMOTIONS)}")
-        mapping[raw] = emotion
-    return mapping
+    return dict(items)
+
+
+def _label_map_file(path: Path) -> list[tuple[str, str]]:
+    """(raw, emotion) pairs of a JSON object file; ArgumentTypeError if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"--label-map {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"--label-map {path}: expected a JSON object {{\"raw label\": \"emotion\"}}")
+    return [(str(k), str(v)) for k, v in data.items()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo-layout", choices=("kemdy20", "kemdy19"), default="kemdy20", help="layout of the generated demo corpus")
     parser.add_argument("--demo-sessions", type=int, default=None, help="sessions in the generated demo corpus (default: small)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true", help="log every skipped item as it happens (all are in skipped.csv)")
     return parser
 
 
@@ -98,9 +112,22 @@ def format_summary(manifest: dict, out_dir: Path) -> str:
     return "\n".join(lines)
 
 
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished files are kept in {args.out / 'cache'}; "
+              "run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the features the parsed arguments ask for; returns the exit code."""
     from preprocessing.pipeline import PrepareOptions, prepare
 
     try:
@@ -127,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         manifest = prepare(data, args.out, options)
     except (CorpusError, SplitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(format_summary(manifest, args.out))
     return 0

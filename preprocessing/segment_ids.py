@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_KEMDY20 = re.compile(r"^Sess(?P<session>\d{2})_(?P<dialogue>script\d{2})_(?P<user>User\d{3})(?P<gender>[FM])_(?P<number>\d{3})$")
-_KEMDY19 = re.compile(r"^Sess(?P<session>\d{2})_(?P<dialogue>(?:script|impro)\d{2})_(?P<gender>[FM])(?P<number>\d{3})$")
-_SESSION_PREFIX = re.compile(r"^Sess\d{2}_")
+# re.ASCII: IDs are ASCII; \d must not accept other scripts' digits.
+_KEMDY20 = re.compile(r"^Sess(?P<session>\d{2})_(?P<dialogue>script\d{2})_(?P<user>User\d{3})(?P<gender>[FM])_(?P<number>\d{3})\Z", re.ASCII)
+_KEMDY19 = re.compile(r"^Sess(?P<session>\d{2})_(?P<dialogue>(?:script|impro)\d{2})_(?P<gender>[FM])(?P<number>\d{3})\Z", re.ASCII)
+_SESSION_PREFIX = re.compile(r"^Sess\d{2}_", re.ASCII)
 
 
 class SegmentIdError(ValueError):

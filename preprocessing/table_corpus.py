@@ -25,15 +25,26 @@ def resolve_inside(root: Path, relative: str, *, source: str) -> Path:
 
 
 def _load_table(path: Path) -> pd.DataFrame:
+    """The table as text columns (utf-8, else cp949); CorpusError if it is not a readable table."""
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="cp949")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CorpusError(f"{path}: not a readable {('TSV' if sep == chr(9) else 'CSV')} table ({exc})") from None
+    kind = "TSV" if sep == "\t" else "CSV"
+    last_error: Exception | None = None
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+            break
+        except UnicodeDecodeError as exc:
+            last_error = exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+            raise CorpusError(f"{path}: not a readable {kind} table ({_one_line(exc)})") from None
+    else:
+        raise CorpusError(f"{path}: not a readable {kind} table (not decodable as utf-8 or cp949: {_one_line(last_error)})")
     table.columns = [str(c).strip().lower() for c in table.columns]
     return table
+
+
+def _one_line(exc: Exception | None) -> str:
+    return " ".join(str(exc).split())
 
 
 def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
@@ -75,6 +86,4 @@ def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
             "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
         })
     reading.segments = segment_frame(rows)
-    if reading.segments.empty:
-        raise CorpusError(f"{path}: no usable rows (all {len(table)} were left out; see the reasons above)")
     return reading

@@ -76,7 +76,7 @@ def test_feature_names_and_signals_order() -> None:
 
 
 def test_settings_are_json_serialisable() -> None:
-    assert json.loads(json.dumps(dataclasses.asdict(BioSettings())))["min_beats"] == 3
+    assert json.loads(json.dumps(dataclasses.asdict(BioSettings())))["min_beats"] == 2
 
 
 # --------------------------------------------------------------------------- parsing by position
@@ -207,7 +207,8 @@ def test_ibi_statistics_golden_values() -> None:
 def test_ibi_statistics_drop_artefacts_and_need_min_beats() -> None:
     with_artefacts = np.array([0.8, 5.0, 0.8, 0.1, 0.8])
     assert heart_statistics_from_ibi(with_artefacts, SETTINGS)["sdnn"] == pytest.approx(0.0)
-    assert np.isnan(heart_statistics_from_ibi(np.array([0.8, 0.8]), SETTINGS)["hr_mean"])
+    assert np.isnan(heart_statistics_from_ibi(np.array([0.8]), SETTINGS)["hr_mean"])
+    assert heart_statistics_from_ibi(np.array([0.8, 0.8]), SETTINGS)["hr_mean"] == pytest.approx(75.0)
 
 
 def test_eda_level_spread_slope_golden_values() -> None:

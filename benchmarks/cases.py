@@ -1,0 +1,163 @@
+"""Measurements that run in a fresh interpreter: ``python -m benchmarks.cases CASE 'JSON'``.
+
+Each case warms up outside its timed region (imports, librosa's one-time numba
+compilation, TensorFlow tracing), times the work and prints one JSON line with the
+result and its own peak memory (see benchmarks.measure.run_case).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.measure import peak_rss_mb, stopwatch
+
+
+def warmup() -> dict:
+    """Import librosa and run one MFCC: the first run in a fresh environment compiles numba code."""
+    with stopwatch() as t:
+        import librosa
+
+        librosa.feature.mfcc(y=np.random.default_rng(0).standard_normal(16000).astype(np.float32), sr=16000)
+        librosa.load(_tone_file(), sr=16000)
+    return {"seconds": t.wall}
+
+
+def audio_plain(paths_file: str) -> dict:
+    """The seed notebooks' loop: librosa.load at 16 kHz + a 100-MFCC map per file, kept in a list."""
+    import librosa
+
+    paths = json.loads(Path(paths_file).read_text())
+    y, _ = librosa.load(paths[0], sr=16000)
+    librosa.feature.mfcc(y=y, sr=16000, n_mfcc=100, n_fft=400, hop_length=160)
+    with stopwatch() as t:
+        features = []
+        for path in paths:
+            y, sr = librosa.load(path, sr=16000)
+            features.append(librosa.feature.mfcc(y=y, sr=16000, n_mfcc=100, n_fft=400, hop_length=160))
+    return {"seconds": t.wall, "cpu_seconds": t.cpu, "files": len(paths), "workers": 1,
+            "features_mb": round(sum(f.nbytes for f in features) / 2**20, 1)}
+
+
+def audio_ours(paths_file: str, out_dir: str, workers: int = 0, cache: bool = True) -> dict:
+    """preprocessing.audio_store.extract_to_npy as prepare calls it (per-file cache in ``out_dir``)."""
+    from preprocessing.audio import AudioSettings, features_for_file
+    from preprocessing.audio_store import default_workers, extract_to_npy
+
+    paths = [Path(p) for p in json.loads(Path(paths_file).read_text())]
+    settings = AudioSettings()
+    features_for_file(paths[0], settings)
+    out = Path(out_dir)
+    workers = workers or default_workers()
+    with stopwatch() as t:
+        result = extract_to_npy(paths, settings, out / "audio.npy", cache_dir=out / "cache" if cache else None,
+                                workers=workers, progress=False)
+    return {"seconds": t.wall, "cpu_seconds": t.cpu, "files": len(paths), "workers": workers,
+            "cache_hits": result.cache_hits, "errors": len(result.errors)}
+
+
+def prepare(data: str, out_dir: str, workers: int = 0) -> dict:
+    """preprocessing.pipeline.prepare as a whole (all modalities, split, manifest)."""
+    from preprocessing.audio import AudioSettings, mfcc_map
+    from preprocessing.pipeline import PrepareOptions, prepare as run_prepare
+
+    mfcc_map(np.random.default_rng(0).standard_normal(16000).astype(np.float32), AudioSettings())
+    with stopwatch() as t:
+        manifest = run_prepare(Path(data), Path(out_dir), PrepareOptions(workers=workers, progress=False))
+    return {"seconds": t.wall, "cpu_seconds": t.cpu, "segments": manifest["segments"],
+            "audio_seconds": manifest.get("audio_seconds"), "up_to_date": bool(manifest.get("up_to_date")),
+            "cache_hits": manifest.get("audio", {}).get("cache_hits"), "timings_s": manifest.get("timings_s", {})}
+
+
+def train_epochs(features: str, modality: str, epochs: int) -> dict:
+    """models.training.train_modality for ``epochs`` epochs (no early stop); seconds of each epoch."""
+    from models.modalities import get_modality
+    from models.training import TrainOptions, train_modality
+    from preprocessing.feature_store import FeatureSet
+
+    fs = FeatureSet.load(Path(features))
+    options = TrainOptions(epochs=epochs, patience=epochs + 1, verbose=False)
+    with stopwatch() as t:
+        result = train_modality(get_modality(modality), fs, options, weights_dir=None)
+    training = result.sidecar["training"]
+    return {"seconds": t.wall, "epoch_seconds": [h["seconds"] for h in training["history"]],
+            "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
+
+
+def train_weights(features: str, weights: str, epochs: int = 1) -> dict:
+    """Train all three models briefly and save them: a model set for the prediction benchmark."""
+    from models.modalities import get_modality
+    from models.training import TrainOptions, train_modality
+    from preprocessing.feature_store import FeatureSet
+
+    fs = FeatureSet.load(Path(features))
+    with stopwatch() as t:
+        for name in ("wav", "text", "bio"):
+            train_modality(get_modality(name), fs, TrainOptions(epochs=epochs, verbose=False), weights_dir=Path(weights))
+    return {"seconds": t.wall}
+
+
+def predict_latency(weights: str, item: dict, iterations: int, batch: int) -> dict:
+    """Warm latency of one utterance (all three models) with and without feature extraction, and batch throughput."""
+    from benchmarks.utterance import make_item
+    from ensemble.prediction import Predictor
+    from ensemble.voting import ModelScores, soft_vote
+
+    names = ["wav", "text", "bio"]
+    with stopwatch() as load:
+        predictor = Predictor(Path(weights), names)
+        for name in names:
+            predictor.model(name)
+    one = make_item(item, "u0")
+    for _ in range(5):  # traces each model's predict function and warms every cache
+        predictor.predict([one])
+    with_features = []
+    for _ in range(iterations):
+        with stopwatch() as t:
+            predictions, failures = predictor.predict([one])
+        if failures or not predictions:
+            raise RuntimeError(f"prediction failed: {failures}")
+        with_features.append(t.wall)
+    encoded = predictor.encode(one)
+    models_only = []
+    for _ in range(iterations):
+        with stopwatch() as t:
+            scores = {n: ModelScores(np.asarray(["u0"], dtype=object), predictor.model(n).predict(encoded[n])) for n in names}
+            soft_vote(scores, ["u0"], predictor.weights)
+        models_only.append(t.wall)
+    items = [make_item(item, f"u{i}") for i in range(batch)]
+    predictor.predict(items[:2])
+    with stopwatch() as end_to_end:
+        predictions, failures = predictor.predict(items)
+    stacked = {n: np.concatenate([encoded[n]] * batch) for n in names}
+    for n in names:
+        predictor.model(n).predict(stacked[n])
+    with stopwatch() as batch_models:
+        for n in names:
+            predictor.model(n).predict(stacked[n])
+    return {"load_seconds": load.wall, "with_features_s": with_features, "models_only_s": models_only,
+            "batch": batch, "batch_seconds": end_to_end.wall, "batch_failures": len(failures),
+            "batch_models_only_seconds": batch_models.wall}
+
+
+def _tone_file() -> str:
+    import tempfile
+
+    import soundfile as sf
+
+    path = Path(tempfile.gettempdir()) / "benchmark_warmup_tone.wav"
+    if not path.is_file():
+        t = np.arange(22050) / 22050
+        sf.write(path, 0.1 * np.sin(2 * np.pi * 220 * t), 22050)
+    return str(path)
+
+
+CASES = {f.__name__: f for f in (warmup, audio_plain, audio_ours, prepare, train_epochs, train_weights, predict_latency)}
+
+
+if __name__ == "__main__":
+    result = CASES[sys.argv[1]](**json.loads(sys.argv[2]))
+    result.update(peak_rss_mb())
+    print(json.dumps(result, default=str))

@@ -1,0 +1,57 @@
+"""Keep TensorFlow's native start-up chatter off the user's terminal.
+
+TensorFlow 2.21 writes lines such as ``I0000 ... oneDNN custom operations are on``
+and ``E0000 ... failed call to cuInit`` (on every machine without a GPU) from C++
+before its log level settings apply. ``filtered_stderr`` captures file
+descriptor 2 around a block and replays everything except those lines.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator
+
+_NOISE = re.compile(
+    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)"
+)
+
+
+def is_noise(line: str) -> bool:
+    """True for TensorFlow's native log lines (never for Python warnings or errors)."""
+    return bool(_NOISE.match(line))
+
+
+@contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Run a block with fd 2 captured; afterwards write back all but native log lines."""
+    if os.environ.get("KEMDY_NATIVE_LOGS"):  # opt out, e.g. to debug TensorFlow itself
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True) if not is_noise(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def import_tensorflow():
+    """``import tensorflow`` (and its device probe) without the native start-up lines."""
+    with filtered_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    return tf

@@ -1,0 +1,118 @@
+"""An ``.npy`` file written row by row, from any process, without mapping it into memory.
+
+Feature workers write their rows straight into the output with positioned writes
+(``os.pwrite``): no feature array travels back to the main process, and no process
+holds the file's pages in its resident memory the way a writable memmap does.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+_COPY_BLOCK = 64 << 20  # bytes per read/write when copy_file_range is unavailable
+
+
+@dataclass(frozen=True)
+class NpyRows:
+    """Rows of ``path``, an ``.npy`` of shape (n, *row_shape); picklable, so workers can write to it."""
+
+    path: str
+    offset: int  # bytes of header before row 0
+    n: int
+    row_shape: tuple[int, ...]
+    dtype: str
+
+    @classmethod
+    def create(cls, path: Path, n: int, row_shape: Sequence[int], dtype: str = "<f4") -> "NpyRows":
+        """Write the header of a zero-filled (n, *row_shape) array (sparse on disk until written)."""
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                  "shape": (n, *row_shape)}
+        with open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            offset = handle.tell()
+            rows = cls(str(path), offset, n, tuple(int(d) for d in row_shape), np.dtype(dtype).str)
+            handle.truncate(offset + n * rows.row_bytes)
+        return rows
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.row_shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def writer(self) -> "RowWriter":
+        """An open handle for writing rows; use as a context manager."""
+        return RowWriter(self)
+
+    def compact(self, kept: np.ndarray, target: Path) -> None:
+        """Write rows ``kept`` (K,) increasing indices, in that order, as a new (K, *row_shape) ``.npy``."""
+        out = NpyRows.create(target, len(kept), self.row_shape, self.dtype)
+        size = self.row_bytes
+        with open(self.path, "rb") as source, open(target, "r+b") as sink:
+            position = 0
+            for first, count in _runs(np.asarray(kept, dtype=np.int64)):
+                _copy_range(source.fileno(), sink.fileno(), count * size,
+                            self.offset + first * size, out.offset + position * size)
+                position += count
+
+
+class RowWriter:
+    """Positioned writes of whole rows into an NpyRows file."""
+
+    def __init__(self, rows: NpyRows):
+        self.rows = rows
+        self._fd = os.open(rows.path, os.O_WRONLY)
+
+    def write(self, index: int, row: np.ndarray) -> None:
+        """Store ``row`` (row_shape, dtype) as row ``index``."""
+        rows = self.rows
+        if not 0 <= index < rows.n or row.shape != rows.row_shape or row.dtype != np.dtype(rows.dtype):
+            raise ValueError(f"row {index} of shape {row.shape} {row.dtype} does not fit {rows.path} "
+                             f"({rows.n} rows of {rows.row_shape} {rows.dtype})")
+        _pwrite_all(self._fd, memoryview(np.ascontiguousarray(row)).cast("B"), rows.offset + index * rows.row_bytes)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Increasing indices (K,) -> (first, count) of each run of consecutive values."""
+    if not len(indices):
+        return []
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(indices)]])
+    return [(int(indices[s]), int(e - s)) for s, e in zip(starts, ends)]
+
+
+def _copy_range(source: int, sink: int, count: int, src_offset: int, dst_offset: int) -> None:
+    """Copy ``count`` bytes between file descriptors at the given offsets (in the kernel where possible)."""
+    while count > 0:
+        try:
+            done = os.copy_file_range(source, sink, count, src_offset, dst_offset)
+        except (AttributeError, OSError):  # not Linux, or a file system that refuses it
+            done = 0
+        if done <= 0:
+            block = os.pread(source, min(count, _COPY_BLOCK), src_offset)
+            if not block:
+                raise OSError(f"unexpected end of file while copying {count} bytes")
+            _pwrite_all(sink, memoryview(block), dst_offset)
+            done = len(block)
+        count, src_offset, dst_offset = count - done, src_offset + done, dst_offset + done
+
+
+def _pwrite_all(fd: int, data: memoryview, position: int) -> None:
+    """Write all of ``data`` at ``position`` (pwrite may write less than asked)."""
+    while data:
+        written = os.pwrite(fd, data, position)
+        data, position = data[written:], position + written

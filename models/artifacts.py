@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.native_logs import filtered_stderr
 from preprocessing import atomic
 from preprocessing.emotions import EMOTIONS
 
@@ -77,6 +78,8 @@ def predict_fn(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     if fn is None:
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         model._fast_predict = fn
+        with filtered_stderr():  # the first call compiles, and TensorFlow logs about its kernels
+            return predict_fn(model, inputs, batch_size)
     outputs = [fn(tf.convert_to_tensor(inputs[i : i + batch_size])).numpy() for i in range(0, len(inputs), batch_size)]
     return np.concatenate(outputs, axis=0)
 

@@ -71,6 +71,10 @@ class CorpusReading:
     skipped: list[dict] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
 
+    def count(self, note: str) -> None:
+        """Add one to a named count shown in the run summary (e.g. "listener_rows_ignored")."""
+        self.notes[note] = self.notes.get(note, 0) + 1
+
     def skip(self, item: str, reason: str, modality: str = "segment") -> None:
         self.skipped.append({"item": item, "modality": modality, "reason": reason})
         log.info("skipped %s (%s): %s", item, modality, reason)

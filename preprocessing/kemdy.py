@@ -56,9 +56,23 @@ def _label_row(reading: CorpusReading, policy: LabelPolicy, seg_id: str, raw: st
     if label is None:
         reading.skip(seg_id, reason)
         key = "multi_label_dropped" if reason.startswith("multi-label") else "label_dropped"
-        reading.notes[key] = reading.notes.get(key, 0) + 1
+        reading.count(key)
     elif ";" in raw:
-        reading.notes["multi_label_first"] = reading.notes.get("multi_label_first", 0) + 1
+        reading.count("multi_label_first")
+    return label
+
+
+def _accept(reading: CorpusReading, policy: LabelPolicy, seen: set[str], seg_id: str, raw_label: str,
+            wav: str, where: str) -> str | None:
+    """The segment's emotion if it is new, labelled and has its wav; else None with a counted skip."""
+    if seg_id in seen:
+        reading.skip(seg_id, f"duplicate segment ID ({where})")
+        return None
+    seen.add(seg_id)
+    label = _label_row(reading, policy, seg_id, raw_label)
+    if label is not None and not (reading.root / wav).is_file():
+        reading.skip(seg_id, f"wav file missing: {wav}")
+        return None
     return label
 
 
@@ -77,22 +91,15 @@ def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
             raw_id = row[3].strip()
             seg_id = with_session(raw_id, session)
             if seg_id != raw_id:
-                reading.notes["session_prefix_repaired"] = reading.notes.get("session_prefix_repaired", 0) + 1
+                reading.count("session_prefix_repaired")
             try:
                 parsed = parse_segment_id(seg_id, "kemdy20")
             except SegmentIdError as exc:
                 reading.skip(f"{path.name}:{line}", str(exc))
                 continue
-            if seg_id in seen:
-                reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
-                continue
-            seen.add(seg_id)
-            label = _label_row(reading, policy, seg_id, row[4])
-            if label is None:
-                continue
             wav = f"wav/{folder}/{seg_id}.wav"
-            if not (root / wav).is_file():
-                reading.skip(seg_id, f"wav file missing: {wav}")
+            label = _accept(reading, policy, seen, seg_id, row[4], wav, f"{path.name}, line {line}")
+            if label is None:
                 continue
             bio_name = f"{folder}/{parsed.dialogue}_{parsed.speaker}.csv"
             rows_out.append({
@@ -142,18 +149,11 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
                 continue
             if parsed.gender != letter:
                 listener_ids.add(seg_id)
-                reading.notes["listener_rows_ignored"] = reading.notes.get("listener_rows_ignored", 0) + 1
-                continue
-            if seg_id in speaker_rows:
-                reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
-                continue
-            speaker_rows.add(seg_id)
-            label = _label_row(reading, policy, seg_id, row[10])
-            if label is None:
+                reading.count("listener_rows_ignored")
                 continue
             wav = f"wav/{folder}/{seg_id[:-5]}/{seg_id}.wav"
-            if not (root / wav).is_file():
-                reading.skip(seg_id, f"wav file missing: {wav}")
+            label = _accept(reading, policy, speaker_rows, seg_id, row[10], wav, f"{path.name}, line {line}")
+            if label is None:
                 continue
             bio_name = f"{folder}/Original/{session}{letter}.csv"
             rows_out.append({

@@ -69,7 +69,7 @@ def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
         label, reason = policy.resolve(record["label"])
         if label is None:
             reading.skip(seg_id, reason)
-            reading.notes["label_dropped"] = reading.notes.get("label_dropped", 0) + 1
+            reading.count("label_dropped")
             continue
         wav = ""
         if audio:

@@ -12,7 +12,8 @@ ours    preprocessing.audio_store.extract_to_npy as prepare runs it: a worker pe
 ours, warm cache   the same again on unchanged files: every map from the per-file cache.
 
 Every run is a fresh interpreter whose warm-up (imports, librosa's one-time numba
-compilation) is outside the timed region; the plain and our runs alternate.
+compilation) is outside the timed region; the plain and our runs alternate, and before
+each cold run the recordings are dropped from the OS page cache, so both read from disk.
 x real time = seconds of audio (whole files) per wall-clock second.
 """
 if __name__ == "__main__" and __package__ in (None, ""):
@@ -27,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks import cli
-from benchmarks.corpora import EMODB_WAV, audio_seconds, demo_corpus, demo_wavs, emodb_wavs
+from benchmarks.corpora import EMODB_WAV, audio_seconds, demo_corpus, demo_wavs, emodb_wavs, evict_from_page_cache
 from benchmarks.measure import BLAS_ENV, median, run_case
 from benchmarks.report import load_average, target_line
 
@@ -47,8 +48,10 @@ def measure_corpus(label: str, paths: list[Path], repeats: int, workdir: Path) -
     for repeat in range(repeats):
         out_dir = workdir / "runs" / uuid.uuid4().hex[:10]
         print(f"  {label}: run {repeat + 1}/{repeats}", flush=True)
+        evict_from_page_cache(paths)
         runs["plain"].append(_with_load(run_case("audio_plain", {"paths_file": str(listing)}, env=dict.fromkeys(BLAS_ENV))))
         ours_env = dict.fromkeys(BLAS_ENV, "1")  # as preprocessing/run.py sets them
+        evict_from_page_cache(paths)
         runs["ours"].append(_with_load(run_case("audio_ours", {"paths_file": str(listing), "out_dir": str(out_dir)}, env=ours_env)))
         runs["ours, warm cache"].append(_with_load(run_case("audio_ours", {"paths_file": str(listing), "out_dir": str(out_dir)}, env=ours_env)))
     plain_seconds = median([r["seconds"] for r in runs["plain"]])

@@ -14,8 +14,9 @@ def build_parser(name: str, description: str, repeats: int = 3) -> argparse.Argu
     parser.add_argument("--full", action="store_true",
                         help="KEMDy20-sized demo corpus (40 sessions x 336 segments; generated once, ~3 min, 1.3 GB)")
     parser.add_argument("--repeats", type=int, default=repeats, help="runs per measurement; medians are reported (default %(default)s)")
-    parser.add_argument("--json-out", type=Path, default=RESULTS_DIR / f"{name}.json",
-                        help="where the results are written as JSON (default: benchmarks/results/%(prog)s.json)".replace("%(prog)s", name))
+    parser.add_argument("--json-out", type=Path, default=None,
+                        help=f"where the results are written as JSON (default: benchmarks/results/{name}.json, "
+                             f"or {name}_full.json with --full)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
                         help="cache for generated corpora, features and models (default: benchmarks/.data/)")
     return parser
@@ -33,5 +34,5 @@ def finish(name: str, args: argparse.Namespace, sections: list[tuple[str, list[d
         print(f"\ntargets\n{format_table(targets, TARGET_COLUMNS)}")
     payload = {"benchmark": name, "full": bool(args.full), "repeats": args.repeats, "machine": info,
                "sections": {title: rows for title, rows, _ in sections}, "targets": targets, **(extra or {})}
-    path = write_json(args.json_out, payload)
+    path = write_json(args.json_out or RESULTS_DIR / f"{name}{'_full' if args.full else ''}.json", payload)
     print(f"\nwrote {path}")

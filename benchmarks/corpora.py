@@ -1,7 +1,9 @@
 """The inputs the benchmarks run on: the demo corpus (generated once) and the shared EmoDB copy."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Iterable
 
 from benchmarks.report import ROOT
 
@@ -37,6 +39,31 @@ def demo_wavs(corpus: Path) -> list[Path]:
 def emodb_wavs(folder: Path = EMODB_WAV) -> list[Path]:
     """EmoDB's recordings (535 files of 2 s at 22.05 kHz), sorted; empty if the folder is absent."""
     return sorted(Path(folder).glob("*.wav")) if Path(folder).is_dir() else []
+
+
+def evict_from_page_cache(paths: Iterable[Path]) -> int:
+    """Drop these files' pages from the OS page cache, so the next run reads them from disk
+    (each side of a comparison then starts alike). Only these files are affected; returns
+    how many were evicted (0 where posix_fadvise is missing)."""
+    if not hasattr(os, "posix_fadvise"):
+        return 0
+    count = 0
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            count += 1
+        finally:
+            os.close(fd)
+    return count
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    """Every file of a corpus folder."""
+    return [p for p in Path(corpus).rglob("*") if p.is_file()]
 
 
 def audio_seconds(paths: list[Path]) -> float:

@@ -53,27 +53,18 @@ def load_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
 
     Returns (signal of shape (samples,), full duration in seconds).
     Stereo is averaged to mono, other rates are resampled (soxr), long files are centre-cropped.
+    16-bit PCM WAV files are read directly (``wav_pcm``), everything else through soundfile;
+    both give the same samples.
     """
-    import soundfile as sf
-
     if not Path(path).is_file():
         raise AudioError(f"{path}: file not found")
     try:
-        info = sf.info(str(path))
-        rate, total = int(info.samplerate), int(info.frames)
-        _refuse_truncated_wav(Path(path))
-        if total <= 0:
-            raise AudioError(f"{path}: empty recording (0 samples)")
-        duration = total / rate
-        if duration > settings.max_duration_s:
-            raise AudioError(f"{path}: {duration:.0f} s is longer than the {settings.max_duration_s:.0f} s limit")
-        needed = int(np.ceil(settings.window_samples * rate / settings.sample_rate)) + 1
-        start = max(0, (total - needed) // 2)
-        data, _ = sf.read(str(path), start=start, stop=min(total, start + needed), dtype="float32", always_2d=True)
+        data, rate, total = _read_pcm16_window(path, settings) or _read_window(path, settings)
     except AudioError:
         raise
     except Exception as exc:  # libsndfile reports truncated or non-audio files in several ways
         raise AudioError(f"{path}: not readable as audio ({exc})") from None
+    duration = total / rate
     if data.shape[0] == 0:
         raise AudioError(f"{path}: no samples could be read (truncated file?)")
     signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -82,6 +73,52 @@ def load_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
 
         signal = soxr.resample(signal, rate, settings.sample_rate, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(signal, dtype=np.float32), duration
+
+
+def _window(path: Path, total: int, rate: int, settings: AudioSettings) -> tuple[int, int]:
+    """(start, stop) frames of the centred window of a ``total``-frame recording.
+
+    Raises AudioError for an empty or over-long recording.
+    """
+    if total <= 0:
+        raise AudioError(f"{path}: empty recording (0 samples)")
+    duration = total / rate
+    if duration > settings.max_duration_s:
+        raise AudioError(f"{path}: {duration:.0f} s is longer than the {settings.max_duration_s:.0f} s limit")
+    needed = int(np.ceil(settings.window_samples * rate / settings.sample_rate)) + 1
+    start = max(0, (total - needed) // 2)
+    return start, min(total, start + needed)
+
+
+def _read_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, int]:
+    """(window (frames, channels) float32, rate, total frames) through soundfile."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as handle:  # one open for the header and the window
+        rate, total = int(handle.samplerate), int(handle.frames)
+        _refuse_truncated_wav(Path(path))
+        start, stop = _window(path, total, rate, settings)
+        if start:
+            handle.seek(start)
+        return handle.read(stop - start, dtype="float32", always_2d=True), rate, total
+
+
+def _read_pcm16_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, int] | None:
+    """As _read_window for a plain 16-bit PCM WAV, read directly; None for any other file."""
+    from preprocessing import wav_pcm
+
+    with open(path, "rb") as handle:
+        layout = wav_pcm.parse_header(handle.read(wav_pcm.HEAD_BYTES), os.fstat(handle.fileno()).st_size)
+        if layout is None:
+            return None
+        if layout.truncated:
+            raise _truncated(path, layout.declared, layout.present)
+        start, stop = _window(path, layout.frames, layout.rate, settings)
+        return layout.read(handle, start, stop - start), layout.rate, layout.frames
+
+
+def _truncated(path: Path, declared: int, present: int) -> AudioError:
+    return AudioError(f"{path}: truncated (header declares {declared} bytes of audio, the file holds {present})")
 
 
 def _refuse_truncated_wav(path: Path) -> None:
@@ -103,17 +140,13 @@ def _refuse_truncated_wav(path: Path) -> None:
             if chunk[:4] == b"data":
                 present = size - position - 8
                 if 0 < declared < 0xFFFFFFFF and present < declared:
-                    raise AudioError(f"{path}: truncated (header declares {declared} bytes of audio, the file holds {present})")
+                    raise _truncated(path, declared, present)
                 return
             position += 8 + declared + (declared & 1)
 
 
-def mfcc_map(signal: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, int]:
-    """Mono signal (samples,) -> (max_frames, channels) float32 map and its number of real frames.
-
-    Frames past the end of a short signal are zero; the model's normaliser treats
-    them as padding (it receives the frame count).
-    """
+def mfcc_frames(signal: np.ndarray, settings: AudioSettings) -> np.ndarray:
+    """Mono signal (samples,) -> its MFCCs (n_mfcc, frames) float32, at most ``max_frames`` frames."""
     from preprocessing import mfcc as fast  # librosa's MFCC and delta, bit for bit, without per-call set-up
 
     signal = signal[: settings.window_samples]
@@ -121,8 +154,18 @@ def mfcc_map(signal: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, i
         signal, sr=settings.sample_rate, n_mfcc=settings.n_mfcc, n_mels=settings.n_mels,
         n_fft=settings.n_fft, hop_length=settings.hop_length,
     )  # (n_mfcc, frames)
-    frames = min(mfcc.shape[1], settings.max_frames)
-    mfcc = mfcc[:, :frames]
+    return mfcc[:, : min(mfcc.shape[1], settings.max_frames)]
+
+
+def map_from_mfcc(mfcc: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, int]:
+    """MFCCs (n_mfcc, frames) -> (max_frames, channels) float32 map (MFCCs then deltas) and ``frames``.
+
+    Frames past the end of a short signal are zero; the model's normaliser treats
+    them as padding (it receives the frame count).
+    """
+    from preprocessing import mfcc as fast
+
+    frames = mfcc.shape[1]
     parts = [mfcc]
     if settings.deltas:
         width = min(9, frames if frames % 2 else frames - 1)
@@ -132,13 +175,24 @@ def mfcc_map(signal: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, i
     return out, frames
 
 
+def mfcc_map(signal: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, int]:
+    """Mono signal (samples,) -> (max_frames, channels) float32 map and its number of real frames."""
+    return map_from_mfcc(mfcc_frames(signal, settings), settings)
+
+
+def mfcc_for_file(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]:
+    """One recording -> (MFCCs (n_mfcc, frames) of its window, duration in s); see features_for_file."""
+    signal, duration = load_window(path, settings)
+    if signal.size == 0 or float(np.max(np.abs(signal))) < settings.silence_peak:
+        raise AudioError(f"{path}: silent (peak amplitude below {settings.silence_peak:g})")
+    return mfcc_frames(signal, settings), duration
+
+
 def features_for_file(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, float]:
     """One recording -> (map (max_frames, channels), real frames, duration in s).
 
     Raises AudioError for unreadable, empty, silent or over-long recordings.
     """
-    signal, duration = load_window(path, settings)
-    if signal.size == 0 or float(np.max(np.abs(signal))) < settings.silence_peak:
-        raise AudioError(f"{path}: silent (peak amplitude below {settings.silence_peak:g})")
-    feats, frames = mfcc_map(signal, settings)
+    mfcc, duration = mfcc_for_file(path, settings)
+    feats, frames = map_from_mfcc(mfcc, settings)
     return feats, frames, duration

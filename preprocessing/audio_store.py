@@ -16,13 +16,13 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from preprocessing.atomic import atomic_path
 from preprocessing import audio_cache
-from preprocessing.audio import AudioError, AudioSettings, features_for_file
+from preprocessing.audio import AudioError, AudioSettings, map_from_mfcc, mfcc_for_file
 from preprocessing.npy_rows import NpyRows
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,13 @@ def _process_one(index: int, path: Path, settings: AudioSettings, cache_dir: Pat
             cached = _read_cache(cache, index, settings)
             if cached is not None:
                 return cached
-        features, frames, duration = features_for_file(path, settings)
+        mfcc, duration = mfcc_for_file(path, settings)
     except (AudioError, OSError) as exc:
         message = str(exc) if isinstance(exc, AudioError) else f"{path}: {exc.strerror or exc}"
         return AudioResult(index, None, 0, 0.0, message, False)
     if cache is not None:
-        audio_cache.write_entry(cache, settings, features, frames, duration)
+        audio_cache.write_entry(cache, settings, mfcc, duration)
+    features, frames = map_from_mfcc(mfcc, settings)
     return AudioResult(index, features, frames, duration, None, False)
 
 
@@ -79,7 +80,8 @@ def _read_cache(cache: Path, index: int, settings: AudioSettings) -> AudioResult
         return None
     if stored is None:
         return None
-    features, frames, duration = stored
+    mfcc, duration = stored
+    features, frames = map_from_mfcc(mfcc, settings)
     return AudioResult(index, features, frames, duration, None, True)
 
 
@@ -88,6 +90,7 @@ def _process_chunk(chunk: list[tuple[int, str]], settings: AudioSettings, cache_
     """Process a few files; with ``rows``, write their maps there and return results without them."""
     cache = Path(cache_dir) if cache_dir else None
     key = settings.key()
+    _read_ahead(p for _, p in chunk)
     results = [_process_one(i, Path(p), settings, cache, key) for i, p in chunk]
     if rows is not None:
         with rows.writer() as writer:
@@ -96,6 +99,24 @@ def _process_chunk(chunk: list[tuple[int, str]], settings: AudioSettings, cache_
                     writer.write(result.index, result.features)
                     result.features = None
     return results
+
+
+def _read_ahead(paths: Iterable[str]) -> None:
+    """Ask the kernel to start reading these files now, so that disk reads overlap the
+    computation of the chunk's first files (a no-op where posix_fadvise is missing)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # reported when the file itself is processed
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _single_threaded_worker() -> None:
@@ -119,8 +140,14 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def _chunk_size(n: int, workers: int) -> int:
+    """Files per task: large enough that a busy machine's scheduling delays do not leave a
+    worker waiting for its next task, small enough for a dozen tasks per worker."""
+    return max(16, min(64, n // max(1, workers * 12)))
+
+
 def iter_features(
-    paths: Sequence[Path], settings: AudioSettings, *, cache_dir: Path | None, workers: int, chunk_size: int = 16,
+    paths: Sequence[Path], settings: AudioSettings, *, cache_dir: Path | None, workers: int, chunk_size: int = 0,
     rows: NpyRows | None = None,
 ) -> Iterator[AudioResult]:
     """Yield one AudioResult per path (in completion order of chunks, each with its index).
@@ -129,6 +156,7 @@ def iter_features(
     to its row by the process that computed it and the results carry no features.
     """
     items = [(i, str(p)) for i, p in enumerate(paths)]
+    chunk_size = chunk_size or _chunk_size(len(items), workers)
     chunks = [items[k : k + chunk_size] for k in range(0, len(items), chunk_size)]
     if workers <= 1 or len(chunks) <= 1:
         _single_threaded_worker()
@@ -136,7 +164,7 @@ def iter_features(
             yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None, rows)
         return
     with ProcessPoolExecutor(max_workers=workers, initializer=_feature_worker) as pool:
-        # Bounded submission keeps only a few chunks of results in memory at once.
+        # Bounded submission: few results held at once, and little queued work to wait for on Ctrl-C.
         pending = []
         chunk_iter = iter(chunks)
         for chunk in chunk_iter:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ def _stat_key(root: Path, relative: str) -> str:
     if not relative:
         return "-"
     try:
-        stat = (root / relative).stat()
+        stat = os.stat(os.path.join(root, relative))
         return f"{stat.st_size}:{stat.st_mtime_ns}"
     except OSError:
         return "missing"
@@ -67,8 +68,15 @@ def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_setti
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     root = reading.root
+    keys: dict[str, str] = {}  # a bio file serves every segment of its recording: stat it once
+
+    def key(relative: str) -> str:
+        if relative not in keys:
+            keys[relative] = _stat_key(root, relative)
+        return keys[relative]
+
     for row in reading.segments.itertuples(index=False):
-        parts = [row.id, row.label, row.text_raw] + [_stat_key(root, getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
+        parts = [row.id, row.label, row.text_raw] + [key(getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
         digest.update("|".join(parts).encode())
     return digest.hexdigest()[:20]
 

@@ -6,8 +6,10 @@ each segment, relative file paths, and which bio files exist.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
+from typing import Callable
 
 from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, read_annotation_rows, segment_frame, to_float
 from preprocessing.segment_ids import SegmentIdError, parse_segment_id, with_session
@@ -20,13 +22,25 @@ _EVAL20 = re.compile(r"^Sess(\d{2})_eval\.csv$")
 _RES19 = re.compile(r"^Session(\d{2})_([FM])_res\.csv$")
 
 
-def _relative_if_exists(root: Path, relative: str) -> str:
-    return relative if (root / relative).is_file() else ""
+def _existing_files(root: Path) -> Callable[[str], str]:
+    """A check returning ``relative`` if that file exists under ``root``, else "".
+
+    Each path is looked up once per reading: a recording's bio files are named by every
+    one of its segments (tens of thousands of checks for a few thousand files).
+    """
+    known: dict[str, str] = {}
+
+    def check(relative: str) -> str:
+        if relative not in known:
+            known[relative] = relative if os.path.isfile(os.path.join(root, relative)) else ""
+        return known[relative]
+
+    return check
 
 
 def _transcript(reading: CorpusReading, seg_id: str, relative: str) -> str:
     """``relative`` if the transcript exists; otherwise "" and a counted text skip."""
-    if (reading.root / relative).is_file():
+    if os.path.isfile(os.path.join(reading.root, relative)):
         return relative
     reading.skip(seg_id, f"transcript missing: {relative}", "text")
     return ""
@@ -79,6 +93,7 @@ def _accept(reading: CorpusReading, policy: LabelPolicy, seen: set[str], seg_id:
 def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
     """Read a KEMDy20 folder: annotation/SessNN_eval.csv, wav/SessionNN/, EDA|TEMP|IBI/SessionNN/."""
     reading = CorpusReading(segment_frame([]), root, "kemdy20")
+    bio_file = _existing_files(root)
     rows_out: list[dict] = []
     seen: set[str] = set()
     files = sorted(p for p in (root / "annotation").iterdir() if _EVAL20.match(p.name))
@@ -107,9 +122,9 @@ def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
                 "gender": parsed.gender, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[4].strip(),
                 "valence": to_float(row[5]), "arousal": to_float(row[6]),
                 "wav": wav, "txt": _transcript(reading, seg_id, f"wav/{folder}/{seg_id}.txt"), "text_raw": "",
-                "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
-                "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
-                "heart": _relative_if_exists(root, f"IBI/{bio_name}"),
+                "eda": bio_file(f"EDA/{bio_name}"),
+                "temp": bio_file(f"TEMP/{bio_name}"),
+                "heart": bio_file(f"IBI/{bio_name}"),
                 "heart_kind": "ibi", "group": parsed.session,
             })
     if not files:
@@ -126,6 +141,7 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
     listener reactions and are never used as labels.
     """
     reading = CorpusReading(segment_frame([]), root, "kemdy19")
+    bio_file = _existing_files(root)
     rows_out: list[dict] = []
     speaker_rows: set[str] = set()
     listener_ids: set[str] = set()
@@ -161,9 +177,9 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
                 "gender": letter, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[10].strip(),
                 "valence": to_float(row[11]), "arousal": to_float(row[12]),
                 "wav": wav, "txt": _transcript(reading, seg_id, wav[:-4] + ".txt"), "text_raw": "",
-                "eda": _relative_if_exists(root, f"EDA/{bio_name}"),
-                "temp": _relative_if_exists(root, f"TEMP/{bio_name}"),
-                "heart": _relative_if_exists(root, f"ECG/{bio_name}"),
+                "eda": bio_file(f"EDA/{bio_name}"),
+                "temp": bio_file(f"TEMP/{bio_name}"),
+                "heart": bio_file(f"ECG/{bio_name}"),
                 "heart_kind": "ecg", "group": session,
             })
     # Segments that only ever appear as listener rows have no speaker label at all.

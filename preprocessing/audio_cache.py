@@ -82,18 +82,21 @@ def write_entry(cache: Path, settings: AudioSettings, mfcc: np.ndarray, duration
     padded[:, :frames] = mfcc
     parts = [_header(settings), _NUMBERS.pack(int(frames), float(duration)), memoryview(padded).cast("B")]
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    except FileNotFoundError:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = -1
+    try:  # everything from the open on, so that Ctrl-C at any point leaves no temporary file
         try:
-            _write_all(fd, parts)
-        finally:
-            os.close(fd)
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        _write_all(fd, parts)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, cache)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
 

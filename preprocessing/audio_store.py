@@ -192,8 +192,8 @@ def extract_to_npy(
     hits = 0
     out_file.parent.mkdir(parents=True, exist_ok=True)
     scratch = out_file.with_name(out_file.name + ".all.tmp")
-    rows = NpyRows.create(scratch, n, (settings.max_frames, settings.channels), "<f4")
     try:
+        rows = NpyRows.create(scratch, n, (settings.max_frames, settings.channels), "<f4")
         results = iter_features(paths, settings, cache_dir=cache_dir, workers=workers, rows=rows)
         for result in tqdm(results, total=n, desc="audio features", unit="file", disable=not progress, leave=False):
             if result.error is not None:

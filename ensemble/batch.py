@@ -1,8 +1,9 @@
 """Batch prediction from a table of utterances to a submission-shaped CSV.
 
 Input table columns: ``path`` (audio) and/or ``text``; optional ``id``, and bio
-files ``eda``, ``temp``, ``ibi`` (KEMDy20 E4) or ``ecg`` (KEMDy19). File paths are
-relative to the table's folder and may not leave it.
+files ``eda``, ``temp``, ``ibi`` (KEMDy20 E4) or ``ecg`` (KEMDy19), with ``segment`` (a
+segment ID) or ``start``/``end`` (seconds) choosing the utterance's rows of those files.
+File paths are relative to the table's folder and may not leave it.
 Output columns: ``id``, ``label``, one probability per emotion in EMOTIONS order,
 and optionally ``<model>_<emotion>`` per model.
 """
@@ -63,11 +64,31 @@ def items_from_table(path: Path, table: pd.DataFrame) -> tuple[list[Item], list[
                 failures.append(Failure(item_id, f"{path}, line {line}: give ibi (KEMDy20) or ecg (KEMDy19), not both"))
                 continue
             kind = "ecg" if "ecg" in files else "ibi"
+            try:
+                window = _bio_window(record)
+            except ValueError as exc:
+                failures.append(Failure(item_id, f"{path}, line {line}: {exc}"))
+                continue
             bio = BioFiles(files.get("eda"), files.get("temp"), files.get(kind), kind,
-                           "kemdy19" if kind == "ecg" else "kemdy20")
+                           "kemdy19" if kind == "ecg" else "kemdy20", window)
         text = record.get("text", "")
         items.append(Item(item_id, files.get("path"), text if text.strip() else None, bio, text_source=f"{path}, line {line}: text"))
     return items, failures
+
+
+def _bio_window(record: dict):
+    """The BioWindow of a table row's ``segment`` / ``start`` / ``end`` cells; ValueError if bad."""
+    from preprocessing.bio import BioWindow
+
+    segment = record.get("segment", "").strip() or None
+    bounds = []
+    for column in ("start", "end"):
+        cell = record.get(column, "").strip()
+        try:
+            bounds.append(float(cell) if cell else None)
+        except ValueError:
+            raise ValueError(f"{column} {cell!r} is not a number of seconds") from None
+    return BioWindow(segment, *bounds)
 
 
 def needed_models(items: list[Item]) -> list[str]:

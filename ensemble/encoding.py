@@ -21,13 +21,18 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class BioFiles:
-    """Bio recordings of one utterance: EDA, TEMP and a heart file (IBI or ECG) in one layout."""
+    """Bio recordings of one utterance: EDA, TEMP and a heart file (IBI or ECG) in one layout.
+
+    ``window`` says which rows are the utterance (a segment ID, a time window, or the whole
+    file; see ``preprocessing.bio.BioWindow``); None means the default BioWindow().
+    """
 
     eda: Path | None = None
     temp: Path | None = None
     heart: Path | None = None
     heart_kind: str = "ibi"     # "ibi" (KEMDy20 E4) or "ecg" (KEMDy19)
     layout: str = "kemdy20"
+    window: object | None = None
 
     def paths(self) -> list[Path]:
         return [p for p in (self.eda, self.temp, self.heart) if p is not None]
@@ -94,10 +99,17 @@ def bio_settings(sidecar: dict, source: Path):
 
 
 def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json")) -> np.ndarray:
-    """Bio files of one recording -> bio model input (1, F + 3); missing signals are masked."""
-    from preprocessing.bio import BioFormatError, features_for_recording, read_signal_file
+    """Bio files of one utterance -> bio model input (1, F + 3); missing signals are masked.
+
+    The statistics come from ``preprocessing.bio.features_for_recording``, which selects
+    the utterance's rows exactly as training does (``files.window``).
+    """
+    from preprocessing.bio import BioFormatError, BioSelectionError, BioWindow, features_for_recording, read_signal_file
+    from preprocessing.segment_ids import session_of
 
     settings = bio_settings(sidecar, source)
+    window = files.window or BioWindow()
+    session = session_of(window.segment) if window.segment else None
     tables = []
     for path, kind in ((files.eda, "eda"), (files.temp, "temp"), (files.heart, files.heart_kind)):
         if path is None:
@@ -107,13 +119,17 @@ def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json")) 
         if not path.is_file():
             raise InputError(f"{path}: no such {kind.upper()} file")
         try:
-            tables.append(read_signal_file(path, kind=kind, layout=files.layout))
+            tables.append(read_signal_file(path, kind=kind, layout=files.layout, session=session))
         except BioFormatError as exc:
             raise InputError(str(exc)) from None
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a {files.layout} {kind.upper()} file ({exc})") from None
-    stats, mask = features_for_recording(*tables, settings)
+    try:
+        stats, mask = features_for_recording(*tables, settings, window)
+    except BioSelectionError as exc:
+        raise InputError(str(exc)) from None
     if not mask.any():
         names = ", ".join(str(p) for p in files.paths())
-        raise InputError(f"{names}: no usable bio signal (too few samples or beats)")
+        where = f"segment {window.segment}" if window.segment else ("the window" if window.is_time_window else "the file")
+        raise InputError(f"{names}: no usable bio signal in {where} (too few samples or beats)")
     return MODALITIES["bio"].encode(stats[None], mask[None], sidecar["state"])

@@ -3,8 +3,9 @@
     python ensemble/predict.py --weights weights/ --wav a.wav --text "전사 텍스트" [--eda EDA.csv --temp TEMP.csv --ibi IBI.csv] [--json]
     python ensemble/predict.py --weights weights/ --table items.csv --out predictions.csv [--per-modality]
 
-The table has columns id,path[,text] (and optionally eda,temp,ibi or ecg), paths relative
-to the table. Rows with an unusable input are reported and skipped; the rest are written.
+The table has columns id,path[,text] (and optionally eda,temp,ibi or ecg, with segment or
+start,end to choose the utterance's rows of the bio files), paths relative to the table.
+Rows with an unusable input are reported and skipped; the rest are written.
 """
 if __name__ == "__main__" and __package__ in (None, ""):
     import pathlib
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--ecg", type=Path, help="ECG recording in the KEMDy19 layout (instead of --ibi; implies --bio-layout kemdy19)")
     one.add_argument("--bio-layout", choices=("kemdy20", "kemdy19"), default=None,
                      help="layout of the bio files (default: kemdy19 with --ecg, else kemdy20)")
+    one.add_argument("--segment", help="segment ID whose rows of the bio files are the utterance "
+                     "(as in training; needed when a file holds several segments)")
+    one.add_argument("--start", type=float, help="or: start of the utterance in the bio files, seconds from their first row")
+    one.add_argument("--end", type=float, help="end of the utterance in the bio files, seconds from their first row")
     one.add_argument("--json", action="store_true", help="print JSON instead of a table")
     many = parser.add_argument_group("many utterances")
     many.add_argument("--table", type=Path, help="CSV/TSV with id,path[,text] (+ optional eda,temp,ibi|ecg), paths relative to it")
@@ -66,9 +71,19 @@ def single_item(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
             text = decode_transcript(os.fsencode(text), "--text")
     bio = None
-    if args.eda or args.temp or args.ibi or args.ecg:
+    has_bio = bool(args.eda or args.temp or args.ibi or args.ecg)
+    if not has_bio and (args.segment or args.start is not None or args.end is not None):
+        parser.error("--segment, --start and --end choose rows of bio files: give --eda/--temp/--ibi or --ecg too")
+    if has_bio:
+        from ensemble.encoding import InputError
+        from preprocessing.bio import BioSelectionError, BioWindow
+
+        try:
+            window = BioWindow(args.segment, args.start, args.end)
+        except BioSelectionError as exc:
+            raise InputError(f"--segment/--start/--end: {exc}") from None
         kind = "ecg" if args.ecg else "ibi"
-        bio = BioFiles(args.eda, args.temp, args.ecg or args.ibi, kind, layout)
+        bio = BioFiles(args.eda, args.temp, args.ecg or args.ibi, kind, layout, window)
     return Item("input", args.wav, text, bio, text_source="--text")
 
 

@@ -112,6 +112,36 @@ class BioSources:
     session: str
 
 
+class BioSelectionError(ValueError):
+    """The rows of an utterance cannot be chosen in a recording (e.g. it holds several segments)."""
+
+
+@dataclass(frozen=True)
+class BioWindow:
+    """Which rows of a recording belong to one utterance.
+
+    ``segment``: the rows carrying that segment ID (how training selects them).
+    ``start_s`` / ``end_s``: rows whose time lies in [start_s, end_s), seconds from the
+    file's first row (either end may be open). Neither: the whole file when its rows carry
+    no segment ID, the rows of its only segment when they carry one, and an error when
+    they carry several.
+    """
+
+    segment: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.segment is not None and (self.start_s is not None or self.end_s is not None):
+            raise BioSelectionError("give a segment ID or a time window, not both")
+        if self.start_s is not None and self.end_s is not None and not self.end_s > self.start_s:
+            raise BioSelectionError(f"the window's end ({self.end_s:g} s) must come after its start ({self.start_s:g} s)")
+
+    @property
+    def is_time_window(self) -> bool:
+        return self.start_s is not None or self.end_s is not None
+
+
 @dataclass(frozen=True)
 class _Columns:
     """Where a file layout keeps things: fixed header lines, field count, column positions."""
@@ -541,10 +571,11 @@ class _Recording:
             self._rows = _index_rows(self.segment)
         return self._rows.get(segment_id, np.empty(0, dtype=np.intp))
 
-    def labelled_rows(self) -> np.ndarray:
-        """Rows (k,) carrying any segment ID, or all rows when none does."""
-        labelled = np.flatnonzero(self.segment != "")
-        return labelled if labelled.size else np.arange(len(self.segment))
+    def segment_ids(self) -> list[str]:
+        """The distinct segment IDs the recording's rows carry."""
+        if self._rows is None:
+            self._rows = _index_rows(self.segment)
+        return list(self._rows)
 
 
 def _index_rows(segment: np.ndarray) -> dict[str, np.ndarray]:
@@ -611,23 +642,54 @@ def _store(stats: np.ndarray, mask: np.ndarray, i: int, signal: str, block: np.n
         mask[i, SIGNALS.index(signal)] = True
 
 
+def select_rows(recording: _Recording, window: BioWindow, source: Path | str = "") -> np.ndarray:
+    """Row indices (k,) of ``recording`` that ``window`` selects (see BioWindow), in time order."""
+    if window.segment is not None:
+        return recording.rows_of(window.segment)
+    if window.is_time_window:
+        start = -np.inf if window.start_s is None else window.start_s
+        end = np.inf if window.end_s is None else window.end_s
+        return np.flatnonzero((recording.time_s >= start) & (recording.time_s < end))
+    ids = recording.segment_ids()
+    if not ids:
+        return np.arange(len(recording.segment))
+    if len(ids) == 1:
+        return recording.rows_of(ids[0])
+    raise BioSelectionError(
+        f"{source}: holds {len(ids)} segments ({ids[0]}, {ids[1]}, ...); choose one by its segment ID "
+        "or give a time window (start/end seconds)"
+    )
+
+
+def signal_features(recording: _Recording, window: BioWindow, settings: BioSettings,
+                    source: Path | str = "") -> np.ndarray:
+    """One signal's statistics of one utterance, in FEATURE_NAMES order for that signal.
+
+    The one computation behind both training (``segment_features``) and prediction
+    (``features_for_recording``): the same rows, the same recording-wide baseline.
+    """
+    return _block(recording, select_rows(recording, window, source), settings)
+
+
 def features_for_recording(
     eda: SignalTable | None,
     temp: SignalTable | None,
     heart: SignalTable | None,
     settings: BioSettings,
+    window: BioWindow = BioWindow(),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Statistics (F,) float32 and presence mask (3,) bool of one recording.
+    """Statistics (F,) float32 and presence mask (3,) bool of one utterance in these recordings.
 
-    Per table, the rows that carry a segment ID are the segment (all rows if none does)
-    and all rows are the baseline of the ``_rel`` features. ``heart`` is an IBI or ECG table.
+    ``window`` chooses the utterance's rows of every table (see BioWindow); all rows of a
+    table are the baseline of its ``_rel`` features, as in training. ``heart`` is an IBI or
+    ECG table. BioSelectionError if a table holds several segments and no window is given.
     """
     stats, mask = _empty_outputs(1)
     for signal, table in zip(SIGNALS, (eda, temp, heart)):
         if table is None:
             continue
         recording = _recording(table, signal, settings)
-        _store(stats, mask, 0, signal, _block(recording, recording.labelled_rows(), settings))
+        _store(stats, mask, 0, signal, signal_features(recording, window, settings, table.path))
     return stats[0], mask[0]
 
 
@@ -662,7 +724,7 @@ def segment_features(
             continue
         recording = _recording(table, signal, settings)
         for i in members:
-            _store(stats, mask, i, signal, _block(recording, recording.rows_of(segment_ids[i]), settings))
+            _store(stats, mask, i, signal, signal_features(recording, BioWindow(segment=segment_ids[i]), settings))
     logger.info(
         "bio statistics for %d segments: %s present; %d unusable file(s)",
         len(segment_ids),

@@ -61,3 +61,9 @@ def with_session(text: str, session: str) -> str:
     if not _SESSION_PREFIX.match(text):
         return text
     return f"{session}_{text[7:]}"
+
+
+def session_of(text: str) -> str | None:
+    """The ``SessNN`` prefix of a KEMDy segment ID, or None when it has none."""
+    text = str(text).strip()
+    return text[:6] if _SESSION_PREFIX.match(text) else None

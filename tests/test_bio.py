@@ -14,6 +14,8 @@ from preprocessing.bio import (
     FEATURE_NAMES,
     SIGNALS,
     BioFormatError,
+    BioSelectionError,
+    BioWindow,
     BioSettings,
     BioSources,
     SignalTable,
@@ -428,13 +430,39 @@ def keep_only(table: SignalTable, segment_id: str) -> SignalTable:
 
 
 def test_features_for_recording_agrees_with_segment_features(tmp_path: Path) -> None:
+    """On the unmodified files (every segment's rows present), a chosen segment gets its training row."""
     source, _ = e4_recording(tmp_path)
     segment_id = "Sess01_script01_User001F_002"
     expected, expected_mask, _ = segment_features([segment_id], [source], SETTINGS)
-    tables = [keep_only(t, segment_id) for t in read_tables(source)]
-    got, got_mask = features_for_recording(*tables, SETTINGS)
+    tables = read_tables(source)
+    assert len({s for s in tables[0].segment if s}) > 1
+    got, got_mask = features_for_recording(*tables, SETTINGS, BioWindow(segment=segment_id))
     assert got.shape == (len(FEATURE_NAMES),) and got_mask.tolist() == expected_mask[0].tolist() == [True] * 3
-    np.testing.assert_allclose(got, expected[0], rtol=1e-6)
+    np.testing.assert_array_equal(got, expected[0])
+    # The old pooling of every labelled row is refused, not silently computed.
+    with pytest.raises(BioSelectionError, match="holds 2 segments"):
+        features_for_recording(*tables, SETTINGS)
+
+
+def test_time_window_selects_the_rows_in_it(tmp_path: Path) -> None:
+    source, _ = e4_recording(tmp_path)
+    segment_id = "Sess01_script01_User001F_002"
+    eda = read_signal_file(source.eda, kind="eda", layout="kemdy20")
+    times = eda.time_s[eda.segment == segment_id]
+    by_id, _ = features_for_recording(eda, None, None, SETTINGS, BioWindow(segment=segment_id))
+    by_time, _ = features_for_recording(eda, None, None, SETTINGS, BioWindow(start_s=times[0], end_s=times[-1] + 1e-6))
+    np.testing.assert_array_equal(by_id, by_time)
+    with pytest.raises(BioSelectionError, match="not both"):
+        BioWindow(segment=segment_id, start_s=0.0)
+
+
+def test_a_single_segment_file_uses_that_segments_rows(tmp_path: Path) -> None:
+    source, _ = e4_recording(tmp_path)
+    segment_id = "Sess01_script01_User001F_002"
+    eda = keep_only(read_signal_file(source.eda, kind="eda", layout="kemdy20"), segment_id)
+    expected, _ = features_for_recording(eda, None, None, SETTINGS, BioWindow(segment=segment_id))
+    got, _ = features_for_recording(eda, None, None, SETTINGS)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_features_for_recording_agrees_on_a_kemdy19_ecg(tmp_path: Path) -> None:
@@ -443,8 +471,8 @@ def test_features_for_recording_agrees_on_a_kemdy19_ecg(tmp_path: Path) -> None:
     path = write(tmp_path / "Sess02F.csv", kemdy19_ecg_text(time_s, ecg, label_rows(time_s, windows)))
     source = BioSources(None, None, path, "ecg", "kemdy19", "Sess02")
     expected, _, _ = segment_features(["Sess02_impro01_F001"], [source], SETTINGS)
-    table = keep_only(read_signal_file(path, kind="ecg", layout="kemdy19"), "Sess02_impro01_F001")
-    got, mask = features_for_recording(None, None, table, SETTINGS)
+    table = read_signal_file(path, kind="ecg", layout="kemdy19")
+    got, mask = features_for_recording(None, None, table, SETTINGS, BioWindow(segment="Sess02_impro01_F001"))
     assert mask.tolist() == [False, False, True]
     np.testing.assert_allclose(got, expected[0], rtol=1e-6, equal_nan=True)
     assert got[COLUMN["hr_mean"]] == pytest.approx(75.0, abs=2.0)

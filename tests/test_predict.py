@@ -70,14 +70,6 @@ def test_prediction_uses_the_training_features(tiny_weights, tiny_fs, tiny_model
         np.testing.assert_allclose(got, expected[name].probabilities, atol=1e-5)
 
 
-def test_bio_files(tiny_weights, tiny_fs, capsys):
-    row = tiny_fs.segments.iloc[0]
-    root = Path(tiny_fs.manifest["corpus"]["root"])
-    args = ["--weights", tiny_weights, "--eda", root / row["eda"], "--temp", root / row["temp"], "--json"]
-    assert predict(*args) == 0
-    assert set(json.loads(capsys.readouterr().out)["modalities"]) == {"bio"}
-
-
 def test_bad_inputs_give_one_line_errors(tiny_weights, tmp_path, capsys):
     garbage = tmp_path / "broken.wav"
     garbage.write_bytes(b"RIFF\x00\x00not really audio")
@@ -136,3 +128,61 @@ def test_entry_script_runs_as_a_file():
     result = subprocess.run([sys.executable, str(ROOT / "ensemble" / "predict.py"), "--help"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "--table" in result.stdout
+
+
+def _bio_segment(fs):
+    """Row index and segment of the first segment with all three bio signals."""
+    stats, mask, _ = fs.bio
+    row = int(np.flatnonzero(mask.all(axis=1))[0])
+    return row, fs.segments.iloc[row]
+
+
+def test_bio_prediction_of_a_segment_is_its_training_row(tiny_weights, tiny_fs, tiny_models):
+    """A KEMDy E4 file holds every segment of a recording: predicting one segment of the
+    unmodified file gives exactly the model input and probabilities training gave it."""
+    from ensemble.encoding import BioFiles, encode_bio
+    from ensemble.scoring import predict_rows
+    from models.modalities import MODALITIES
+    from preprocessing.bio import BioWindow
+
+    row, segment = _bio_segment(tiny_fs)
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    files = BioFiles(root / segment["eda"], root / segment["temp"], root / segment["heart"], "ibi", "kemdy20",
+                     BioWindow(segment=segment["id"]))
+    sidecar = tiny_models["bio"].sidecar
+    got = encode_bio(files, sidecar)
+    expected = MODALITIES["bio"].inputs(tiny_fs, np.array([row]), sidecar["state"])
+    np.testing.assert_array_equal(got, expected)
+    others = tiny_fs.segments["eda"] == segment["eda"]
+    assert others.sum() > 1, "the test needs a file that holds several segments"
+    scored = predict_rows({"bio": tiny_models["bio"]}, tiny_fs, np.array([row]))["bio"].probabilities
+    np.testing.assert_allclose(tiny_models["bio"].predict(got), scored, atol=1e-6)
+
+
+def test_bio_files(tiny_weights, tiny_fs, tiny_models, capsys):
+    """predict.py --segment on KEMDy files prints the bio model's probabilities of that training row."""
+    from ensemble.scoring import predict_rows
+
+    row, segment = _bio_segment(tiny_fs)
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    args = ["--weights", tiny_weights, "--eda", root / segment["eda"], "--temp", root / segment["temp"],
+            "--ibi", root / segment["heart"], "--segment", segment["id"], "--json"]
+    assert predict(*args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["modalities"]) == {"bio"}
+    expected = predict_rows({"bio": tiny_models["bio"]}, tiny_fs, np.array([row]))["bio"].probabilities[0]
+    got = [result["modalities"]["bio"]["probabilities"][e] for e in EMOTIONS]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_bio_file_of_several_segments_needs_a_choice(tiny_weights, tiny_fs, capsys):
+    _, segment = _bio_segment(tiny_fs)
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    assert predict("--weights", tiny_weights, "--eda", root / segment["eda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "holds" in err and "segment" in err and len(err.splitlines()) == 1, err
+    # An explicit window is another way to choose the rows.
+    assert predict("--weights", tiny_weights, "--eda", root / segment["eda"], "--start", "0", "--end", "30") == 0
+    assert "bio" in capsys.readouterr().out
+    assert predict("--weights", tiny_weights, "--eda", root / segment["eda"], "--start", "5", "--end", "2") == 2
+    assert "must come after" in capsys.readouterr().err

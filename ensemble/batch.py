@@ -18,23 +18,14 @@ from ensemble.prediction import Failure, Item, ItemPrediction
 from preprocessing import atomic
 from preprocessing.corpus import CorpusError
 from preprocessing.emotions import EMOTIONS
-from preprocessing.table_corpus import resolve_inside
+from preprocessing.table_corpus import load_table, resolve_inside, row_ids
 
 FILE_COLUMNS = ("path", "eda", "temp", "ibi", "ecg")
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """The table as strings with lower-case column names (UTF-8, or CP949 as Korean tools write it)."""
-    path = Path(path)
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        try:
-            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="cp949")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable table ({exc})") from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
+    """The table as strings with lower-case column names (the corpus table reader's loading)."""
+    table = load_table(Path(path))
     if "path" not in table.columns and "text" not in table.columns:
         raise ValueError(f"{path}, line 1: needs a 'path' (audio) or a 'text' column (columns: {', '.join(table.columns)})")
     return table
@@ -44,9 +35,8 @@ def items_from_table(path: Path, table: pd.DataFrame) -> tuple[list[Item], list[
     """One Item per row; rows with a path outside the table's folder or a missing file are Failures."""
     root = Path(path).resolve().parent
     items, failures = [], []
-    for number, record in enumerate(table.to_dict("records")):
+    for number, (item_id, record) in enumerate(zip(row_ids(table), table.to_dict("records"))):
         line = number + 2
-        item_id = record.get("id", "").strip() or Path(record.get("path", "").strip()).stem or f"row{line - 1}"
         try:
             files = {}
             for column in FILE_COLUMNS:

@@ -32,7 +32,9 @@ class WavModality:
         return fs.manifest["settings"]["audio"]
 
     def available(self, fs: FeatureSet) -> np.ndarray:
-        return np.ones(len(fs.segments), dtype=bool)
+        if "has_audio" not in fs.segments.columns:
+            return np.ones(len(fs.segments), dtype=bool)
+        return fs.segments["has_audio"].astype(str).str.lower().eq("true").to_numpy()
 
     def fit_state(self, fs: FeatureSet, rows: np.ndarray) -> dict:
         return {"normaliser": wav_model.fit_normaliser(fs.audio[np.sort(rows)], fs.audio_frames[np.sort(rows)])}

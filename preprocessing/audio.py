@@ -67,6 +67,12 @@ def load_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
     duration = total / rate
     if data.shape[0] == 0:
         raise AudioError(f"{path}: no samples could be read (truncated file?)")
+    finite = np.isfinite(data).all(axis=1)
+    if not finite.all():
+        # A float WAV from a broken export: NaN/inf would poison the MFCCs (and librosa raises).
+        first = int(np.flatnonzero(~finite)[0])
+        raise AudioError(f"{path}: {int((~finite).sum())} non-finite sample(s) (NaN or inf), first near "
+                         f"{first / rate:.3f} s of the part read")
     signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if rate != settings.sample_rate:
         import soxr

@@ -50,6 +50,7 @@ class ExtractionResult:
     durations: np.ndarray
     errors: dict[int, str]
     cache_hits: int
+    present: np.ndarray | None = None  # (K,) bool: the kept row holds audio
 
 
 def _process_one(index: int, path: Path, settings: AudioSettings, cache_dir: Path | None,
@@ -148,14 +149,15 @@ def _chunk_size(n: int, workers: int) -> int:
 
 def iter_features(
     paths: Sequence[Path], settings: AudioSettings, *, cache_dir: Path | None, workers: int, chunk_size: int = 0,
-    rows: NpyRows | None = None,
+    rows: NpyRows | None = None, row_of: Sequence[int] | None = None,
 ) -> Iterator[AudioResult]:
     """Yield one AudioResult per path (in completion order of chunks, each with its index).
 
-    With ``rows`` (an (len(paths), max_frames, channels) float32 file), each map is written
-    to its row by the process that computed it and the results carry no features.
+    ``index`` is the path's position, or ``row_of[position]`` when given. With ``rows`` (a
+    (R, max_frames, channels) float32 file), each map is written to row ``index`` by the
+    process that computed it and the results carry no features.
     """
-    items = [(i, str(p)) for i, p in enumerate(paths)]
+    items = [(i if row_of is None else int(row_of[i]), str(p)) for i, p in enumerate(paths)]
     chunk_size = chunk_size or _chunk_size(len(items), workers)
     chunks = [items[k : k + chunk_size] for k in range(0, len(items), chunk_size)]
     if workers <= 1 or len(chunks) <= 1:
@@ -176,12 +178,15 @@ def iter_features(
 
 
 def extract_to_npy(
-    paths: Sequence[Path], settings: AudioSettings, out_file: Path, *, cache_dir: Path | None,
-    workers: int, progress: bool = True,
+    paths: Sequence[Path | None], settings: AudioSettings, out_file: Path, *, cache_dir: Path | None,
+    workers: int, progress: bool = True, keep_failed: np.ndarray | None = None,
 ) -> ExtractionResult:
     """Write features of ``paths`` to ``out_file`` (K, max_frames, channels) float32.
 
-    Rows of skipped files are removed, so row k of the file is the k-th kept path.
+    A None path is a row without audio: kept, all zeros, 0 frames. A file that fails is
+    in ``errors``; its row is removed unless ``keep_failed`` (len(paths),) bool keeps it
+    (zeros, 0 frames: a segment that other modalities still serve). Row k of the file is
+    the k-th kept input; ``present`` (K,) says which kept rows hold audio.
     """
     from tqdm import tqdm
 
@@ -190,12 +195,14 @@ def extract_to_npy(
     durations = np.zeros(n, dtype=np.float64)
     errors: dict[int, str] = {}
     hits = 0
+    given = [i for i, p in enumerate(paths) if p is not None]
     out_file.parent.mkdir(parents=True, exist_ok=True)
     scratch = out_file.with_name(out_file.name + ".all.tmp")
     try:
         rows = NpyRows.create(scratch, n, (settings.max_frames, settings.channels), "<f4")
-        results = iter_features(paths, settings, cache_dir=cache_dir, workers=workers, rows=rows)
-        for result in tqdm(results, total=n, desc="audio features", unit="file", disable=not progress, leave=False):
+        results = iter_features([paths[i] for i in given], settings, cache_dir=cache_dir, workers=workers,
+                                rows=rows, row_of=given)
+        for result in tqdm(results, total=len(given), desc="audio features", unit="file", disable=not progress, leave=False):
             if result.error is not None:
                 errors[result.index] = result.error
                 log.warning("skipped audio: %s", result.error)
@@ -203,9 +210,13 @@ def extract_to_npy(
             frames[result.index] = result.frames
             durations[result.index] = result.duration
             hits += result.cached
+        present = np.zeros(n, dtype=bool)
+        present[given] = True
         failed = np.zeros(n, dtype=bool)
         failed[list(errors)] = True
-        kept = np.flatnonzero(~failed)
+        present &= ~failed
+        dropped = failed if keep_failed is None else failed & ~np.asarray(keep_failed, dtype=bool)
+        kept = np.flatnonzero(~dropped)  # rows of failed or absent files were never written: zeros
         with atomic_path(out_file) as tmp:
             if len(kept) == n:
                 os.replace(scratch, tmp)
@@ -214,4 +225,4 @@ def extract_to_npy(
     finally:
         if scratch.exists():
             scratch.unlink()
-    return ExtractionResult(kept, frames[kept], durations[kept], errors, hits)
+    return ExtractionResult(kept, frames[kept], durations[kept], errors, hits, present[kept])

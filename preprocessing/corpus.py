@@ -70,6 +70,7 @@ class CorpusReading:
     corpus: str
     skipped: list[dict] = field(default_factory=list)
     notes: dict[str, int] = field(default_factory=dict)
+    grouping: str = "session"  # what the split groups by: "session", "speaker" or "" (none)
 
     def count(self, note: str) -> None:
         """Add one to a named count shown in the run summary (e.g. "listener_rows_ignored")."""
@@ -177,8 +178,8 @@ def detect_layout(path: Path) -> str:
     )
 
 
-def read_corpus(path: Path, policy: LabelPolicy) -> CorpusReading:
-    """Read any supported corpus into a segment table."""
+def read_corpus(path: Path, policy: LabelPolicy, *, missing_group: str = "error") -> CorpusReading:
+    """Read any supported corpus into a segment table (``missing_group``: see table_corpus.read_table)."""
     from preprocessing import kemdy, table_corpus
 
     layout = detect_layout(path)
@@ -187,21 +188,25 @@ def read_corpus(path: Path, policy: LabelPolicy) -> CorpusReading:
     elif layout == "kemdy19":
         reading = kemdy.read_kemdy19(Path(path), policy)
     else:
-        reading = table_corpus.read_table(Path(path), policy)
+        reading = table_corpus.read_table(Path(path), policy, missing_group=missing_group)
     require_segments(reading, Path(path), "segments")
     return reading
 
 
 def require_segments(reading: CorpusReading, path: Path, what: str) -> None:
     """CorpusError when nothing is left to use, naming the most common reason items were left out."""
-    if not reading.segments.empty:
-        return
+    if reading.segments.empty:
+        raise nothing_usable(reading, path, what)
+
+
+def nothing_usable(reading: CorpusReading, path: Path, what: str) -> CorpusError:
+    """The CorpusError for a corpus of which no ``what`` is usable, naming the commonest reason."""
     counts = reading.skip_counts()
     if not counts:
-        raise CorpusError(f"{path}: no annotated {what} found")
+        return CorpusError(f"{path}: no annotated {what} found")
     common, count = max(counts.items(), key=lambda kv: kv[1])
     example = next(r for r in reading.skipped if reading.category(r) == common)
-    raise CorpusError(
+    return CorpusError(
         f"{path}: no usable {what}: {len(reading.skipped)} item(s) left out, most often ({count}x) "
         f"{common} (e.g. {example['item']}: {example['reason']})"
     )

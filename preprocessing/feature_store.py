@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from preprocessing.emotions import EMOTION_INDEX, EMOTIONS
+from preprocessing.bindings import file_digest, ids_digest
 from preprocessing.split import split_fingerprint, split_for_fold
+
+MANIFEST_VERSION = 2  # the version preprocessing.pipeline writes
 
 
 class FeatureError(ValueError):
@@ -35,14 +38,41 @@ class FeatureSet:
         manifest_path = folder / "manifest.json"
         if not manifest_path.is_file():
             raise FeatureError(f"{folder}: no manifest.json; run `python preprocessing/run.py --out {folder}` first")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FeatureError(f"{manifest_path}: not a readable manifest ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+            found = manifest.get("version") if isinstance(manifest, dict) else None
+            raise FeatureError(f"{manifest_path}: written by another version of preprocessing (manifest version {found}, "
+                               f"expected {MANIFEST_VERSION}); run `python preprocessing/run.py --out {folder}` again")
         if tuple(manifest.get("emotions", ())) != EMOTIONS:
             raise FeatureError(f"{manifest_path}: emotion order {manifest.get('emotions')} differs from {list(EMOTIONS)}")
-        segments = pd.read_csv(folder / "segments.csv", dtype={"id": str, "session": str, "speaker": str, "group": str}, keep_default_na=False)
-        splits = pd.read_csv(folder / "split.csv", dtype={"id": str, "group": str}, keep_default_na=False)
-        if list(splits["id"]) != list(segments["id"]):
+        fs = cls(folder, manifest, pd.DataFrame(), pd.DataFrame())
+        fs._check_binding("segments.csv")
+        fs._check_binding("split.csv")
+        fs.segments = pd.read_csv(folder / "segments.csv", dtype={"id": str, "session": str, "speaker": str, "group": str}, keep_default_na=False)
+        fs.splits = pd.read_csv(folder / "split.csv", dtype={"id": str, "group": str}, keep_default_na=False)
+        if list(fs.splits["id"]) != list(fs.segments["id"]):
             raise FeatureError(f"{folder}: split.csv and segments.csv list different segments")
-        return cls(folder, manifest, segments, splits)
+        if ids_digest(fs.segments["id"]) != manifest["bindings"]["segments.csv"].get("ids_sha256"):
+            raise FeatureError(f"{folder / 'segments.csv'}: its segments are not the ones manifest.json describes")
+        return fs
+
+    def _check_binding(self, name: str) -> None:
+        """FeatureError unless ``name`` is the very file this folder's manifest was written with.
+
+        Guards against outputs replaced or mixed by another run (another corpus, other settings).
+        """
+        path = self.folder / name
+        binding = self.manifest.get("bindings", {}).get(name)
+        if binding is None:
+            raise FeatureError(f"{self.folder / 'manifest.json'}: describes no {name}")
+        if not path.is_file():
+            raise FeatureError(f"{path}: missing (manifest.json lists it); run preprocessing/run.py again")
+        if file_digest(path) != binding["sha256"]:
+            raise FeatureError(f"{path}: not the file manifest.json was written with (content differs): another run "
+                               f"or a copy changed it; run `python preprocessing/run.py --out {self.folder}` again")
 
     @property
     def seed(self) -> int:
@@ -77,6 +107,7 @@ class FeatureSet:
     def audio(self) -> np.ndarray:
         """(N, max_frames, channels) float32, memory-mapped (not loaded whole)."""
         self._require("audio")
+        self._check_binding("audio.npy")
         array = np.load(self.folder / "audio.npy", mmap_mode="r", allow_pickle=False)
         if array.shape[0] != len(self.segments):
             raise FeatureError(f"{self.folder / 'audio.npy'}: {array.shape[0]} rows for {len(self.segments)} segments")
@@ -90,6 +121,7 @@ class FeatureSet:
     def text(self) -> list[dict]:
         """Per segment: {"id", "raw", "text", "tokens", "nonverbal"}."""
         self._require("text")
+        self._check_binding("text.jsonl")
         with open(self.folder / "text.jsonl", encoding="utf-8") as handle:
             records = [json.loads(line) for line in handle]
         if [r["id"] for r in records] != list(self.segments["id"]):
@@ -100,6 +132,7 @@ class FeatureSet:
     def bio(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(stats (N, F) float32 with NaN, mask (N, 3) bool, feature names)."""
         self._require("bio")
+        self._check_binding("bio.npz")
         with np.load(self.folder / "bio.npz", allow_pickle=False) as data:
             stats, mask, names = data["stats"], data["mask"], [str(n) for n in data["names"]]
         if stats.shape[0] != len(self.segments):

@@ -22,16 +22,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing import atomic
+from preprocessing import atomic, output_folder
+from preprocessing.bindings import file_binding
 from preprocessing.audio import AudioSettings
-from preprocessing.corpus import CorpusReading, LabelPolicy, read_corpus, require_segments
+from preprocessing.corpus import CorpusReading, LabelPolicy, nothing_usable, read_corpus, require_segments
 from preprocessing.emotions import EMOTIONS
+from preprocessing.feature_store import MANIFEST_VERSION
 from preprocessing.split import SPLITS, check_no_group_crosses, make_split_table
-from preprocessing.text import MecabTokenizer, TextSettings, TranscriptError, clean_transcript, read_transcript
+from preprocessing.text import (MecabTokenizer, TextSettings, TranscriptError, clean_transcript,
+                                count_control_characters, read_transcript)
 from preprocessing.versions import package_versions
 
 log = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -44,6 +46,7 @@ class PrepareOptions:
     audio: AudioSettings = field(default_factory=AudioSettings)
     text: TextSettings = field(default_factory=TextSettings)
     label_policy: LabelPolicy = field(default_factory=LabelPolicy)
+    missing_group: str = "error"           # table rows without session/speaker: "error" or "own" group each
     force: bool = False
     progress: bool = True
 
@@ -64,6 +67,7 @@ def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_setti
     settings = {
         "audio": options.audio.to_json(), "text": asdict(options.text), "bio": bio_settings,
         "labels": asdict(options.label_policy), "seed": options.seed, "folds": options.folds,
+        "missing_group": options.missing_group,
         "version": MANIFEST_VERSION,
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
@@ -79,6 +83,14 @@ def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_setti
         parts = [row.id, row.label, row.text_raw] + [key(getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
         digest.update("|".join(parts).encode())
     return digest.hexdigest()[:20]
+
+
+def _same_size(path: Path, binding: dict) -> bool:
+    """The file is there with the size its manifest binding records (a cheap check; training checks digests)."""
+    try:
+        return path.stat().st_size == binding.get("bytes")
+    except OSError:
+        return False
 
 
 def _previous_manifest(path: Path) -> dict | None:
@@ -112,6 +124,10 @@ def _texts(reading: CorpusReading, options: PrepareOptions) -> list[dict]:
                     disable=not options.progress, leave=False):
         raw, problem = _raw_transcript(reading.root, row)
         text, nonverbal = clean_transcript(raw)
+        control = count_control_characters(raw)
+        if control:
+            reading.notes["control_characters_removed"] = reading.notes.get("control_characters_removed", 0) + control
+            reading.count("transcripts_with_control_characters")
         if problem is None and (raw or row.txt) and not text:
             problem = "transcript empty after removing transcriber tags" if raw.strip() else "transcript empty"
         if problem is not None:
@@ -152,14 +168,24 @@ def _bio(reading: CorpusReading):
 
 
 def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
-    """Read ``data``, extract every modality, split, and write ``out_dir``. Returns the manifest."""
+    """Read ``data``, extract every modality, split, and write ``out_dir``. Returns the manifest.
+
+    ``out_dir`` is checked writable first and locked for the whole run: a second run on it
+    is refused (``output_folder.FolderBusyError``).
+    """
+    output_folder.require_writable(Path(out_dir), "--out")
+    with output_folder.exclusive(Path(out_dir)):
+        return _prepare(data, Path(out_dir), options)
+
+
+def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     from preprocessing import bio
     from preprocessing.audio_store import default_workers, extract_to_npy
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
     out_dir = Path(out_dir)
-    reading = read_corpus(Path(data), options.label_policy)
+    reading = read_corpus(Path(data), options.label_policy, missing_group=options.missing_group)
     timings["read"] = time.perf_counter() - started
     segments = reading.segments
     has_audio = bool((segments["wav"] != "").any())
@@ -173,7 +199,9 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     _remove_leftovers(out_dir, cache_dir)
     previous = None if options.force else _previous_manifest(manifest_path)
     if previous is not None:
-        outputs_present = all((out_dir / name).exists() for name in previous.get("files", []))
+        bindings = previous.get("bindings") or {}
+        outputs_present = bool(bindings) and all(_same_size(out_dir / name, binding)
+                                                 for name, binding in bindings.items())
         if previous.get("input_fingerprint") == fingerprint and outputs_present:
             previous["up_to_date"] = True
             return previous
@@ -188,14 +216,21 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     audio_info: dict = {}
     if has_audio:
         t0 = time.perf_counter()
-        paths = [reading.root / w if w else reading.root / "__no_audio__" for w in segments["wav"]]
+        paths = [reading.root / w if w else None for w in segments["wav"]]
+        # Each modality stands alone: a segment whose audio fails keeps its text and bio.
+        other_inputs = ((segments["txt"] != "") | (segments["text_raw"].str.strip() != "")
+                        | (segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).to_numpy()
         result = extract_to_npy(
             paths, options.audio, out_dir / "audio.npy", cache_dir=cache_dir,
-            workers=options.workers or default_workers(), progress=options.progress,
+            workers=options.workers or default_workers(), progress=options.progress, keep_failed=other_inputs,
         )
         for index, reason in result.errors.items():
-            reading.skip(segments["id"].iat[index], reason, "audio")
+            kept_note = " (its other modalities are kept)" if other_inputs[index] else ""
+            reading.skip(segments["id"].iat[index], reason + kept_note, "audio")
+        if not result.present.any():
+            raise nothing_usable(reading, reading.root, "recordings")
         segments = segments.iloc[result.kept].reset_index(drop=True)
+        segments["has_audio"] = result.present
         segments["audio_frames"] = result.frames
         segments["duration"] = np.round(result.durations, 3)
         reading.segments = segments
@@ -223,6 +258,8 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
         files.append("bio.npz")
 
     split_table, split_info = make_split_table(segments, folds=options.folds, seed=options.seed)
+    split_info["grouped_by"] = reading.grouping if split_info["grouping"] == "group" else ""
+    split_info["missing_group"] = options.missing_group
     check_no_group_crosses(split_table)
     segments = segments.drop(columns=["text_raw"])
     atomic.write_csv(out_dir / "segments.csv", segments)
@@ -252,6 +289,8 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
         "audio": audio_info,
         "input_fingerprint": fingerprint,
         "files": files,
+        "bindings": {name: file_binding(out_dir / name, segments["id"] if name != "skipped.csv" else None)
+                     for name in files},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "packages": package_versions(["numpy", "pandas", "librosa", "soundfile", "soxr", "scikit-learn", "konlpy", "mecab-python3", "python-mecab-ko-dic"]),
         "up_to_date": False,

@@ -26,6 +26,7 @@ from pathlib import Path
 from preprocessing.audio import AudioSettings
 from preprocessing.corpus import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
 from preprocessing.emotions import EMOTIONS
+from preprocessing.output_folder import OutputFolderError
 from preprocessing.split import SplitError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=0, help="feature worker processes (default: one per core)")
     parser.add_argument("--multi-label", choices=MULTI_LABEL_POLICIES, default="drop",
                         help="KEMDy ties such as 'happy;neutral': drop them (default) or keep the first label; always counted")
+    parser.add_argument("--missing-group", choices=("error", "own"), default="error",
+                        help="table rows without a session/speaker while others have one: stop with an error (default) "
+                             "or make each such row its own group (counted)")
     parser.add_argument("--label-map", help="map other labels to the seven emotions: 'boredom=,anger=angry' (empty = drop) or a .json file")
     parser.add_argument("--max-frames", type=int, default=AudioSettings.max_frames, help="MFCC frames per segment, 10 ms each (default %(default)s)")
     parser.add_argument("--n-mfcc", type=int, default=AudioSettings.n_mfcc, help="MFCC coefficients (default %(default)s)")
@@ -93,7 +97,13 @@ def format_summary(manifest: dict, out_dir: Path) -> str:
     seconds = manifest.get("audio_seconds")
     lines.append(f"segments    {manifest['segments']}" + (f"  ({seconds / 3600:.2f} h of audio)" if seconds else ""))
     split = manifest["split"]
-    lines.append(f"split       {split['grouping']}-wise, {split['folds']} folds, seed {manifest['seed']}, fingerprint {split['fingerprint']}")
+    grouping = f"grouped by {split['grouped_by']}" if split.get("grouped_by") else f"{split['grouping']}-wise"
+    if split["grouping"] == "stratified":
+        grouping += " (no session or speaker column: speakers may be on both sides)"
+    folds = f"{split['folds']} folds"
+    if split.get("folds_requested", split["folds"]) != split["folds"]:
+        folds += f" ({split['folds_requested']} asked; only {split['folds']} groups)"
+    lines.append(f"split       {grouping}, {folds}, seed {manifest['seed']}, fingerprint {split['fingerprint']}")
     header = f"  {'':7}" + "".join(f"{e[:8]:>9}" for e in manifest["emotions"]) + f"{'total':>9}"
     lines.append(header)
     for name, counts in manifest["label_counts"].items():
@@ -148,11 +158,11 @@ def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(
         seed=args.seed, folds=args.folds, workers=args.workers, force=args.force, progress=not args.quiet,
         audio=replace(AudioSettings(), max_frames=args.max_frames, n_mfcc=args.n_mfcc),
-        label_policy=LabelPolicy(multi=args.multi_label, mapping=label_map),
+        label_policy=LabelPolicy(multi=args.multi_label, mapping=label_map), missing_group=args.missing_group,
     )
     try:
         manifest = prepare(data, args.out, options)
-    except (CorpusError, SplitError) as exc:
+    except (CorpusError, SplitError, OutputFolderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

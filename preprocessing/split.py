@@ -19,18 +19,38 @@ class SplitError(ValueError):
     """The corpus cannot be split as asked (too few groups)."""
 
 
+MIN_FOLDS = 3  # test, validation and training each need a fold
+
+
 def assign_folds(labels: pd.Series, groups: pd.Series, *, folds: int, seed: int) -> tuple[np.ndarray, str]:
     """Return (fold per segment (N,), the grouping used: "group" or "stratified").
 
-    Groups are kept whole; without any group, folds are stratified by label.
+    Groups are kept whole. Without any group (every entry ""), folds are stratified by
+    label. Never a silent fallback: a partly empty group column is a SplitError, as are
+    fewer segments or groups than the three folds a split needs.
     """
     labels = labels.reset_index(drop=True).astype(str)
     groups = groups.reset_index(drop=True).astype(str)
-    if (groups != "").all():
+    if folds < MIN_FOLDS:
+        raise SplitError(f"--folds {folds}: a split needs at least {MIN_FOLDS} folds (test, validation, training)")
+    missing = groups == ""
+    if missing.any() and not missing.all():
+        first = int(np.flatnonzero(missing.to_numpy())[0])
+        raise SplitError(
+            f"{int(missing.sum())} of {len(groups)} segments have no session or speaker (first: segment {first + 1}); "
+            "a grouped split cannot place them without risking a speaker on both sides"
+        )
+    if not missing.any():
         n_groups = groups.nunique()
-        if n_groups < 3:
-            raise SplitError(f"a grouped split needs at least 3 sessions or speakers; this corpus has {n_groups}")
+        if n_groups < MIN_FOLDS:
+            raise SplitError(f"a grouped split needs at least {MIN_FOLDS} sessions or speakers; this corpus has {n_groups}")
         return _grouped_folds(labels, groups, min(folds, n_groups), seed), "group"
+    if len(labels) < folds:
+        raise SplitError(
+            f"{len(labels)} segment(s) cannot make {folds} folds: give --folds {max(MIN_FOLDS, len(labels))} or fewer"
+            if len(labels) >= MIN_FOLDS else
+            f"{len(labels)} segment(s) are too few to split: a split needs at least {MIN_FOLDS}"
+        )
     from sklearn.model_selection import StratifiedKFold
 
     fold = np.full(len(labels), -1, dtype=np.int64)
@@ -88,7 +108,7 @@ def make_split_table(segments: pd.DataFrame, *, folds: int, seed: int) -> tuple[
     table = pd.DataFrame({"id": segments["id"].values, "group": segments["group"].values, "fold": fold})
     table["split"] = split_for_fold(fold, 0)
     info = {
-        "folds": int(fold.max()) + 1, "grouping": kind, "seed": seed, "default_test_fold": 0,
+        "folds": int(fold.max()) + 1, "folds_requested": folds, "grouping": kind, "seed": seed, "default_test_fold": 0,
         "counts": {name: int((table["split"] == name).sum()) for name in SPLITS},
         "fingerprint": split_fingerprint(table),
     }
@@ -102,9 +122,15 @@ def split_fingerprint(table: pd.DataFrame) -> str:
 
 
 def check_no_group_crosses(table: pd.DataFrame) -> None:
-    """Raise SplitError if any group appears in more than one split."""
-    if (table["group"] == "").any():
+    """Raise SplitError if any group appears in more than one split, or only some rows have a group.
+
+    A table whose rows all lack a group was split stratified (nothing to check).
+    """
+    missing = table["group"].astype(str) == ""
+    if missing.all():
         return
+    if missing.any():
+        raise SplitError(f"{int(missing.sum())} of {len(table)} segments have no group in a grouped split")
     spread = table.groupby("group")["split"].nunique()
     crossing = spread[spread > 1]
     if len(crossing):

@@ -2,17 +2,26 @@
 
 Columns: ``label`` (required), ``path`` (audio, relative to the table's folder)
 and/or ``text``; optional ``id``, ``session``, ``speaker``, ``gender``,
-``valence``, ``arousal``. Modalities without a column are simply absent.
+``valence``, ``arousal``. Modalities without a column are simply absent, and each
+modality of a row stands alone: a row whose audio is missing keeps its text.
+
+Segment IDs: the ``id`` column when given, else the audio path relative to the table
+(without its extension where that stays unique), else the row number.
+The split groups by ``session`` when that column has any value, else by ``speaker``;
+rows without a value there are an error unless ``missing_group="own"`` makes each its
+own group.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, segment_frame
 
 _OPTIONAL = ("session", "speaker", "gender", "valence", "arousal")
+MISSING_GROUP_POLICIES = ("error", "own")
 
 
 def resolve_inside(root: Path, relative: str, *, source: str) -> Path:
@@ -24,7 +33,7 @@ def resolve_inside(root: Path, relative: str, *, source: str) -> Path:
     return target
 
 
-def _load_table(path: Path) -> pd.DataFrame:
+def load_table(path: Path) -> pd.DataFrame:
     """The table as text columns (utf-8, else cp949); CorpusError if it is not a readable table."""
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     kind = "TSV" if sep == "\t" else "CSV"
@@ -47,21 +56,64 @@ def _one_line(exc: Exception | None) -> str:
     return " ".join(str(exc).split())
 
 
-def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
-    """Read a table corpus; rows whose label is not an emotion are left out and counted."""
-    table = _load_table(path)
+def row_ids(table: pd.DataFrame) -> list[str]:
+    """One segment ID per row (see the module docstring); duplicates are left for the caller to report."""
+    given = [str(v).strip() for v in table["id"]] if "id" in table.columns else [""] * len(table)
+    paths = [Path(str(v).strip()).as_posix() if str(v).strip() else "" for v in table.get("path", [""] * len(table))]
+    stems = [str(Path(p).with_suffix("")) if p else "" for p in paths]
+    stem_count = pd.Series([s for s in stems if s]).value_counts().to_dict()
+    path_count = pd.Series([p for p in paths if p]).value_counts().to_dict()
+    out = []
+    for line, (given_id, path, stem) in enumerate(zip(given, paths, stems), start=2):
+        if given_id:
+            out.append(given_id)
+        elif path:
+            # x.wav beside x.flac: keep the extension, so neither is mistaken for a duplicate.
+            out.append(stem if stem_count[stem] == 1 or path_count[path] == stem_count[stem] else path)
+        else:
+            out.append(f"row{line - 1:06d}")
+    return out
+
+
+def _group_column(table: pd.DataFrame) -> str | None:
+    """``session`` if that column has any value, else ``speaker`` if it has any, else None."""
+    for column in ("session", "speaker"):
+        if column in table.columns and (table[column].str.strip() != "").any():
+            return column
+    return None
+
+
+def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error") -> CorpusReading:
+    """Read a table corpus; rows whose label is not an emotion are left out and counted.
+
+    ``missing_group``: "error" (CorpusError naming the count and first line when some rows
+    lack the grouping column's value) or "own" (each such row becomes its own group, counted).
+    """
+    if missing_group not in MISSING_GROUP_POLICIES:
+        raise ValueError(f"missing_group must be one of {MISSING_GROUP_POLICIES}, not {missing_group!r}")
+    table = load_table(Path(path))
     if "label" not in table.columns:
         raise CorpusError(f"{path}, line 1: no 'label' column (columns: {', '.join(table.columns)})")
     if "path" not in table.columns and "text" not in table.columns:
         raise CorpusError(f"{path}, line 1: needs a 'path' (audio) or a 'text' column")
+    group_column = _group_column(table)
+    if group_column is not None:
+        empty = (table[group_column].str.strip() == "").to_numpy()
+        if empty.any() and missing_group == "error":
+            raise CorpusError(
+                f"{path}, line {int(np.flatnonzero(empty)[0]) + 2}: {int(empty.sum())} of {len(table)} rows have no "
+                f"{group_column}, so the split cannot keep every {group_column} on one side; fill them in, or "
+                f"pass --missing-group own to make each such row its own group"
+            )
     root = path.parent.resolve()
     reading = CorpusReading(segment_frame([]), root, "table")
+    reading.grouping = group_column or ""
     rows: list[dict] = []
     seen: set[str] = set()
-    for number, record in enumerate(table.to_dict("records")):
+    for number, (seg_id, record) in enumerate(zip(row_ids(table), table.to_dict("records"))):
         line = number + 2
         audio = record.get("path", "").strip()
-        seg_id = record.get("id", "").strip() or (Path(audio).stem if audio else f"row{line - 1:06d}")
+        text = record.get("text", "")
         if seg_id in seen:
             reading.skip(seg_id, f"duplicate segment ID ({path.name}, line {line})")
             continue
@@ -74,15 +126,21 @@ def read_table(path: Path, policy: LabelPolicy) -> CorpusReading:
         wav = ""
         if audio:
             target = resolve_inside(root, audio, source=f"{path}, line {line}")
-            if not target.is_file():
+            if target.is_file():
+                wav = target.relative_to(root).as_posix()
+            elif text.strip():
+                reading.skip(seg_id, f"wav file missing: {audio} (its text is kept)", "audio")
+            else:
                 reading.skip(seg_id, f"wav file missing: {audio}")
                 continue
-            wav = target.relative_to(root).as_posix()
         row = {key: record.get(key, "") for key in _OPTIONAL}
-        group = row["session"] or row["speaker"]
+        group = row[group_column].strip() if group_column else ""
+        if group_column and not group:
+            group = f"row:{seg_id}"
+            reading.count(f"rows_without_{group_column}_made_own_group")
         rows.append({
             **row, "id": seg_id, "corpus": "table", "dialogue": "", "label": label,
-            "labels_raw": record["label"], "wav": wav, "txt": "", "text_raw": record.get("text", ""),
+            "labels_raw": record["label"], "wav": wav, "txt": "", "text_raw": text,
             "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
         })
     reading.segments = segment_frame(rows)

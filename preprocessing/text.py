@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ENCODINGS: tuple[str, ...] = ("utf-8", "cp949", "euc-kr")
+# cp949 is a superset of euc-kr, so euc-kr files decode as cp949 and need no entry of their own.
+ENCODINGS: tuple[str, ...] = ("utf-8", "cp949")
 
 # "(spelling)/(pronunciation)": keep the spelling side.
 _DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
@@ -18,6 +19,9 @@ _TAG = re.compile(r"(?<!\S)[cnNulbo]/")
 # Whatever single markers are left: "*", "+", "/".
 _MARKS = re.compile(r"[*+/]")
 _SPACES = re.compile(r"\s+")
+# C0/C1 control characters (NUL cuts Mecab's C-string input short) and invisible format
+# characters such as zero-width spaces and stray BOMs; whitespace controls become spaces.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u2060\ufeff]")
 
 
 class TranscriptError(ValueError):
@@ -33,7 +37,7 @@ class TextSettings:
 
 
 def decode_transcript(data: bytes, path: Path | str = "<bytes>") -> str:
-    """Decode transcript bytes trying utf-8, then cp949, then euc-kr."""
+    """Decode transcript bytes trying each of ENCODINGS in turn (utf-8, then cp949)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for encoding in ENCODINGS:
@@ -49,9 +53,15 @@ def read_transcript(path: Path) -> str:
     return " ".join(decode_transcript(Path(path).read_bytes(), path).split())
 
 
+def count_control_characters(raw: str) -> int:
+    """How many control or invisible format characters ``clean_transcript`` removes from ``raw``."""
+    return len(_CONTROL.findall(str(raw)))
+
+
 def clean_transcript(raw: str) -> tuple[str, int]:
-    """Strip transcriber tags; return (clean text, number of non-verbal tags removed)."""
-    text = _DUAL.sub(lambda m: f" {m.group(1)} ", str(raw))
+    """Remove control characters and transcriber tags; return (clean text, non-verbal tags removed)."""
+    text = _CONTROL.sub("", str(raw))
+    text = _DUAL.sub(lambda m: f" {m.group(1)} ", text)
     n_tags = len(_TAG.findall(text))
     text = _TAG.sub(" ", text)
     text = _MARKS.sub(" ", text)

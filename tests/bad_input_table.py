@@ -37,7 +37,8 @@ SECTIONS = {
         "One unusable file or row is left out and the run goes on. Each skip is logged, counted in "
         "the run summary (`skipped  N item(s)` and one line per category, as in the Summary column) "
         "and listed in `skipped.csv` (item, modality, reason). For bio files the item is the file: "
-        "the segments it serves keep their other modalities and have that signal masked as missing. "
+        "the segments it serves keep their other modalities and have that signal masked as missing; "
+        "likewise a segment whose audio is unusable keeps its text and bio (`has_audio` false in segments.csv). "
         "All cases are applied together to one demo corpus and checked in one run.",
     ),
     "prediction": (

@@ -36,7 +36,11 @@ def tree(folder: Path) -> dict[str, str]:
 
 
 def temp_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.name.endswith(".tmp") or (p.name.startswith(".") and p.is_file()))
+    """Leftovers of a run: temporary and hidden files (the folder's lock file stays on purpose)."""
+    from preprocessing.output_folder import LOCK_NAME
+
+    return sorted(p for p in folder.rglob("*")
+                  if p.name.endswith(".tmp") or (p.name.startswith(".") and p.is_file() and p.name != LOCK_NAME))
 
 
 def cache_entries(out: Path) -> list[Path]:

@@ -405,6 +405,16 @@ def wav_too_long(root: Path, target) -> str:
     return target.id
 
 
+def wav_non_finite(root: Path, target) -> str:
+    """A 32-bit float wav (1 s tone) with NaN and inf samples in its middle, as a broken export writes."""
+    t = np.arange(16000) / 16000
+    data = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    data[8000:8010] = np.nan
+    data[9000] = np.inf
+    sf.write(root / target.wav, data, 16000, subtype="FLOAT")
+    return target.id
+
+
 def wav_stereo_44k(root: Path, target) -> str:
     """One second of a stereo tone at 44.1 kHz."""
     write_wav(root / target.wav, seconds=1.0, rate=44100, channels=2)
@@ -424,7 +434,7 @@ def wav_missing(root: Path, target) -> str:
 
 
 def text_undecodable(root: Path, target) -> str:
-    """The transcript replaced by bytes no encoding of utf-8, cp949, euc-kr decodes."""
+    """The transcript replaced by bytes neither utf-8 nor cp949 (nor euc-kr, a subset of cp949) decodes."""
     (root / target.txt).write_bytes(b"\xff\xfe\xfa\x80\x81")
     return target.id
 
@@ -518,30 +528,34 @@ def bad_segment_id(root: Path, target) -> str:
 
 _LEFT_OUT = "skipped, segment left out"
 _NO_TEXT = "skipped, segment kept without text"
+_NO_AUDIO = "skipped, segment kept without audio (text and bio still used)"
 _NO_SIGNAL = "file skipped; its segments lack that signal"
 _CONVERTED = "converted, segment kept (not skipped)"
 ITEM_CASES = [
-    Case("item", "wav_truncated", "wav truncated in the middle", _LEFT_OUT,
-         "…: truncated (header declares … bytes of audio, the file holds …)", wav_truncated,
-         modality="audio", summary="audio: truncated", kept=False),
-    Case("item", "wav_header_only", "wav truncated after its header", _LEFT_OUT,
-         "…: truncated (header declares … bytes of audio, the file holds 0)", wav_header_only,
-         modality="audio", summary="audio: truncated", kept=False),
-    Case("item", "wav_zero_bytes", "empty wav file (0 bytes)", _LEFT_OUT,
-         "…: not readable as audio (…)", wav_zero_bytes,
-         modality="audio", summary="audio: not readable as audio", kept=False),
-    Case("item", "wav_no_samples", "wav with a valid header and 0 samples", _LEFT_OUT,
-         "…: empty recording (0 samples)", wav_no_samples,
-         modality="audio", summary="audio: empty recording", kept=False),
-    Case("item", "wav_not_audio", "wav that is not audio", _LEFT_OUT,
-         "…: not readable as audio (…)", wav_not_audio,
-         modality="audio", summary="audio: not readable as audio", kept=False),
-    Case("item", "wav_silent", "silent wav", _LEFT_OUT,
-         "…: silent (peak amplitude below 0.0001)", wav_silent,
-         modality="audio", summary="audio: silent", kept=False),
-    Case("item", "wav_too_long", "extremely long wav", _LEFT_OUT,
-         "…: 601 s is longer than the 600 s limit", wav_too_long,
-         modality="audio", summary="audio: # s is longer than the # s limit", kept=False),
+    Case("item", "wav_truncated", "wav truncated in the middle", _NO_AUDIO,
+         "…: truncated (header declares … bytes of audio, the file holds …) (its other modalities are kept)", wav_truncated,
+         modality="audio", summary="audio: truncated", kept=True),
+    Case("item", "wav_header_only", "wav truncated after its header", _NO_AUDIO,
+         "…: truncated (header declares … bytes of audio, the file holds 0) (its other modalities are kept)", wav_header_only,
+         modality="audio", summary="audio: truncated", kept=True),
+    Case("item", "wav_zero_bytes", "empty wav file (0 bytes)", _NO_AUDIO,
+         "…: not readable as audio (…) (its other modalities are kept)", wav_zero_bytes,
+         modality="audio", summary="audio: not readable as audio", kept=True),
+    Case("item", "wav_no_samples", "wav with a valid header and 0 samples", _NO_AUDIO,
+         "…: empty recording (0 samples) (its other modalities are kept)", wav_no_samples,
+         modality="audio", summary="audio: empty recording", kept=True),
+    Case("item", "wav_not_audio", "wav that is not audio", _NO_AUDIO,
+         "…: not readable as audio (…) (its other modalities are kept)", wav_not_audio,
+         modality="audio", summary="audio: not readable as audio", kept=True),
+    Case("item", "wav_silent", "silent wav", _NO_AUDIO,
+         "…: silent (peak amplitude below 0.0001) (its other modalities are kept)", wav_silent,
+         modality="audio", summary="audio: silent", kept=True),
+    Case("item", "wav_too_long", "extremely long wav", _NO_AUDIO,
+         "…: 601 s is longer than the 600 s limit (its other modalities are kept)", wav_too_long,
+         modality="audio", summary="audio: # s is longer than the # s limit", kept=True),
+    Case("item", "wav_non_finite", "float wav with NaN or inf samples", _NO_AUDIO,
+         "…: 11 non-finite sample(s) (NaN or inf), first near 0.500 s of the part read (its other modalities are kept)",
+         wav_non_finite, modality="audio", summary="audio: # non-finite sample , first near # s of the part read", kept=True),
     Case("item", "wav_stereo_44k", "stereo wav at 44.1 kHz", _CONVERTED, "(mixed to mono, resampled to 16 kHz)",
          wav_stereo_44k, modality="audio", kept=True),
     Case("item", "wav_mono_8k", "wav at 8 kHz", _CONVERTED, "(resampled to 16 kHz)", wav_mono_8k,
@@ -550,8 +564,8 @@ ITEM_CASES = [
          "wav file missing: wav/Session…/….wav", wav_missing,
          modality="segment", summary="segment: wav file missing", kept=False),
     Case("item", "text_undecodable", "transcript no encoding decodes", _NO_TEXT,
-         "…: not decodable as utf-8, cp949, euc-kr", text_undecodable,
-         modality="text", summary="text: not decodable as utf-8, cp949, euc-kr", kept=True),
+         "…: not decodable as utf-8, cp949", text_undecodable,
+         modality="text", summary="text: not decodable as utf-8, cp949", kept=True),
     Case("item", "text_tags_only", "transcript empty after cleaning", _NO_TEXT,
          "transcript empty after removing transcriber tags", text_tags_only,
          modality="text", summary="text: transcript empty after removing transcriber tags", kept=True),
@@ -941,6 +955,11 @@ def test_item_level_outcomes_in_the_outputs(damaged_run) -> None:
     segments = damaged_run["segments"].set_index("id")
     for name in ("text_undecodable", "text_tags_only", "text_empty", "text_missing"):
         assert not segments.loc[damaged_run["targets"][name].id, "has_text"]
+    for bad in ITEM_CASES:
+        if bad.outcome == _NO_AUDIO:
+            row = segments.loc[damaged_run["targets"][bad.name].id]
+            assert not row["has_audio"] and row["audio_frames"] == 0 and row["has_text"], bad.name
+    assert segments["has_audio"].sum() == len(segments) - sum(c.outcome == _NO_AUDIO for c in ITEM_CASES)
     with np.load(damaged_run["out"] / "bio.npz", allow_pickle=False) as bio:
         mask = bio["mask"]
     ids = list(damaged_run["segments"]["id"])

@@ -50,19 +50,32 @@ def main(argv: list[str] | None = None) -> int:
     from models.cli import SMOKE_HYPER
     from preprocessing.feature_store import FeatureError, FeatureSet
 
+    from preprocessing.output_folder import OutputFolderError, require_writable
+    from preprocessing.stopping import stop_signals
+
     try:
+        require_writable(args.report, "--report")  # before the work, not after it
         fs = FeatureSet.load(args.features)
         options = CrossvalOptions(
             folds=args.folds, epochs=args.epochs if args.epochs is not None else (2 if args.smoke else 40), patience=args.patience, seed=args.seed,
             hyper=SMOKE_HYPER if args.smoke else {}, tune=args.tune_weights, progress=not args.quiet,
             weights=complete_weights(args.modality_weights, modalities_of(fs)),
         )
-        records = run_crossval(fs, options)
-    except (FeatureError, ValueError, OSError) as exc:
+        with stop_signals() as stop:
+            try:
+                records = run_crossval(fs, options)
+            except KeyboardInterrupt:
+                print("interrupted: cross-validation stopped; no report written", file=sys.stderr)
+                return stop.exit_code
+    except (FeatureError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = build_crossval_report(fs, options, records)
-    written = write_crossval_report(report, args.report)
+    try:
+        written = write_crossval_report(report, args.report)
+    except OSError as exc:
+        print(f"error: {exc.filename or args.report}: could not write the report ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     print(format_crossval_table(report))
     print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
     return 0

@@ -127,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble.prediction import Predictor
     from models.artifacts import ModelFileError
 
+    from preprocessing.output_folder import OutputFolderError, require_writable_file
+
     try:
         if args.table:
+            require_writable_file(args.out, "--out")  # before the batch, not after it
             table = batch.read_table(args.table)
             items, failures = batch.items_from_table(args.table, table)
         else:
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor(args.weights, names, complete_weights(given, names)) if items else None
         predictions, more = predictor.predict(items, progress=bool(args.table) and not args.quiet) if predictor else ([], [])
         failures += more
-    except (InputError, ModelFileError, ValueError, OSError) as exc:
+    except (InputError, ModelFileError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.table:
@@ -156,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     if not predictions:
         print(f"error: no row of {args.table} could be predicted", file=sys.stderr)
         return 2
-    batch.write_predictions(args.out, predictions, args.per_modality)
+    try:
+        batch.write_predictions(args.out, predictions, args.per_modality)
+    except OSError as exc:
+        print(f"error: {args.out}: could not write the predictions ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     print(f"wrote {len(predictions)} prediction(s) to {args.out}" + (f"; skipped {len(failures)} row(s)" if failures else ""))
     return 0
 

@@ -48,17 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     from models.artifacts import ModelFileError
     from preprocessing.feature_store import FeatureError, FeatureSet
 
+    from preprocessing.output_folder import OutputFolderError, require_writable
+
     try:
+        require_writable(args.report, "--report")  # before the work, not after it
         fs = FeatureSet.load(args.features)
         models = load_models(args.weights)
         weights = complete_weights(args.modality_weights, list(models))
         outcome = evaluate_ensemble(models, fs, split=args.split, test_fold=args.test_fold,
                                     weights=weights, tune=args.tune_weights)
-    except (FeatureError, ModelFileError, ValueError, OSError) as exc:
+    except (FeatureError, ModelFileError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = build_report(outcome, fs)
-    written = write_report(report, args.report)
+    try:
+        written = write_report(report, args.report)
+    except OSError as exc:
+        print(f"error: {exc.filename or args.report}: could not write the report ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     print(format_table(report))
     print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
     return 0

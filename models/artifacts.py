@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,18 +99,33 @@ def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
     weights_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(weights_dir, name)
     target = weights_dir / f"{name}.h5"
-    with atomic.atomic_path(target) as tmp:
-        h5_tmp = tmp.with_suffix(".h5")  # Keras picks the format by the suffix
-        try:
-            with _without_legacy_format_warning():
-                model.save(h5_tmp)
-            sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
-            validate_sidecar(sidecar, weights_dir / f"{name}.json")
-            h5_tmp.replace(tmp)
-        finally:
-            h5_tmp.unlink(missing_ok=True)
-        atomic.write_json(weights_dir / f"{name}.json", sidecar)
+    unchanged = f"{name}.h5 and {name}.json are as they were"
+    # HDF5 can crash the interpreter when the disk fills mid-write: refuse while it cannot.
+    needed, free = 2 * expected_h5_bytes(model) + (1 << 20), shutil.disk_usage(weights_dir).free
+    if free < needed:
+        raise ModelFileError(f"{weights_dir}: {free / 1e6:.2f} MB free, saving {name}.h5 needs about "
+                             f"{needed / 1e6:.2f} MB; nothing saved, {unchanged}")
+    try:
+        with atomic.atomic_path(target) as tmp:
+            h5_tmp = tmp.with_suffix(".h5")  # Keras picks the format by the suffix
+            try:
+                with _without_legacy_format_warning():
+                    model.save(h5_tmp)
+                sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
+                validate_sidecar(sidecar, weights_dir / f"{name}.json")
+                h5_tmp.replace(tmp)
+            finally:
+                h5_tmp.unlink(missing_ok=True)
+            atomic.write_json(weights_dir / f"{name}.json", sidecar)
+    except OSError as exc:
+        raise ModelFileError(f"{target}: could not be saved ({exc.strerror or exc}); {unchanged}") from None
     return target
+
+
+def expected_h5_bytes(model) -> int:
+    """Bytes the model's ``.h5`` will take, about: its weights, the optimizer state, 256 KiB of metadata."""
+    variables = list(model.weights) + list(getattr(getattr(model, "optimizer", None), "variables", []) or [])
+    return sum(int(np.prod(v.shape)) * np.dtype(str(getattr(v, "dtype", "float32"))).itemsize for v in variables) + (256 << 10)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -30,24 +29,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
-INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
 
 
-class _InterruptFlag:
-    """SIGINT handler: raises KeyboardInterrupt as usual, and remembers that it did."""
-
-    def __init__(self) -> None:
-        self.fired = False
-
-    def __call__(self, signum: int, frame: object) -> None:
-        self.fired = True
-        raise KeyboardInterrupt
-
-
-def _interrupted(weights: Path, name: str) -> int:
+def _interrupted(weights: Path, name: str, code: int) -> int:
     print(f"interrupted: nothing saved; {weights / name}.h5 and its sidecar are as they were", file=sys.stderr)
-    return INTERRUPTED
+    return code
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -58,35 +45,35 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
     from preprocessing.feature_store import FeatureError, FeatureSet
+    from preprocessing.output_folder import OutputFolderError, require_writable
+    from preprocessing.stopping import stop_signals
 
     options = TrainOptions(
         epochs=2 if args.smoke else args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold,
         hyper=SMOKE_HYPER[name] if args.smoke else {},
     )
-    interrupt = _InterruptFlag()
-    previous_handler = signal.signal(signal.SIGINT, interrupt)
-    try:
-        features = FeatureSet.load(args.features)
-        modality = get_modality(name)
-        if not features.has(modality.feature):
-            print(f"error: {args.features} has no {modality.feature} features (modalities: "
-                  f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
+    with stop_signals() as stop:
+        try:
+            require_writable(args.weights, "--weights")  # before minutes of training, not after
+            features = FeatureSet.load(args.features)
+            modality = get_modality(name)
+            if not features.has(modality.feature):
+                print(f"error: {args.features} has no {modality.feature} features (modalities: "
+                      f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
+                return 2
+            result = train_modality(modality, features, options, args.weights)
+        except KeyboardInterrupt:
+            return _interrupted(args.weights, name, stop.exit_code)
+        except (FeatureError, ModelFileError, OutputFolderError, ValueError) as exc:
+            if stop.fired:
+                return _interrupted(args.weights, name, stop.exit_code)
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        result = train_modality(modality, features, options, args.weights)
-    except KeyboardInterrupt:
-        return _interrupted(args.weights, name)
-    except (FeatureError, ModelFileError, ValueError) as exc:
-        if interrupt.fired:
-            return _interrupted(args.weights, name)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception:
-        if interrupt.fired:  # TensorFlow re-raises an interrupt inside its C++ code as another error
-            return _interrupted(args.weights, name)
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        except Exception:
+            if stop.fired:  # TensorFlow re-raises an interrupt inside its C++ code as another error
+                return _interrupted(args.weights, name, stop.exit_code)
+            raise
     print()
     print(result.report)
     print(f"\nsaved {result.path} and {result.path.with_suffix('.json')}")

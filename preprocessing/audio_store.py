@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from preprocessing.atomic import atomic_path
 from preprocessing import audio_cache
 from preprocessing.audio import AudioError, AudioSettings, map_from_mfcc, mfcc_for_file
 from preprocessing.npy_rows import NpyRows
+from preprocessing.stopping import ignore_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +128,13 @@ def _single_threaded_worker() -> None:
 
 
 def _feature_worker() -> None:
-    """Worker set-up: single-threaded, and Ctrl-C is left to the main process (no worker tracebacks).
+    """Worker set-up: single-threaded; Ctrl-C and SIGTERM are the main process's to handle.
 
     The forked worker never garbage-collects what it inherited: finalizers of the parent's
     objects (e.g. TensorFlow functions, when the caller has used TensorFlow) abort in a child.
     """
     gc.freeze()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_in_worker()
     _single_threaded_worker()
 
 
@@ -165,16 +166,29 @@ def iter_features(
         for chunk in chunks:
             yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None, rows)
         return
+    before = set(multiprocessing.active_children())
     with ProcessPoolExecutor(max_workers=workers, initializer=_feature_worker) as pool:
-        # Bounded submission: few results held at once, and little queued work to wait for on Ctrl-C.
-        pending = []
-        chunk_iter = iter(chunks)
-        for chunk in chunk_iter:
-            pending.append(pool.submit(_process_chunk, chunk, settings, str(cache_dir) if cache_dir else None, rows))
-            if len(pending) >= workers * 4:
-                yield from pending.pop(0).result()
-        for future in pending:
-            yield from future.result()
+        try:
+            # Bounded submission: few results held at once, and little queued work to wait for on Ctrl-C.
+            pending = []
+            for chunk in chunks:
+                pending.append(pool.submit(_process_chunk, chunk, settings, str(cache_dir) if cache_dir else None, rows))
+                if len(pending) >= workers * 4:
+                    yield from pending.pop(0).result()
+            for future in pending:
+                yield from future.result()
+        except BaseException:  # Ctrl-C, SIGTERM, or the caller closing the generator
+            _stop_workers(pool, before)
+            raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor, before: set) -> None:
+    """End the pool's workers now (finished cache entries stay; a half-written one is a .tmp)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for child in set(multiprocessing.active_children()) - before:
+        child.terminate()
+    for child in set(multiprocessing.active_children()) - before:
+        child.join(timeout=5)
 
 
 def extract_to_npy(
@@ -202,14 +216,17 @@ def extract_to_npy(
         rows = NpyRows.create(scratch, n, (settings.max_frames, settings.channels), "<f4")
         results = iter_features([paths[i] for i in given], settings, cache_dir=cache_dir, workers=workers,
                                 rows=rows, row_of=given)
-        for result in tqdm(results, total=len(given), desc="audio features", unit="file", disable=not progress, leave=False):
-            if result.error is not None:
-                errors[result.index] = result.error
-                log.warning("skipped audio: %s", result.error)
-                continue
-            frames[result.index] = result.frames
-            durations[result.index] = result.duration
-            hits += result.cached
+        try:
+            for result in tqdm(results, total=len(given), desc="audio features", unit="file", disable=not progress, leave=False):
+                if result.error is not None:
+                    errors[result.index] = result.error
+                    log.warning("skipped audio: %s", result.error)
+                    continue
+                frames[result.index] = result.frames
+                durations[result.index] = result.duration
+                hits += result.cached
+        finally:
+            results.close()  # on an interruption, ends the workers before the scratch file is removed
         present = np.zeros(n, dtype=bool)
         present[given] = True
         failed = np.zeros(n, dtype=bool)

@@ -108,7 +108,10 @@ class FeatureSet:
         """(N, max_frames, channels) float32, memory-mapped (not loaded whole)."""
         self._require("audio")
         self._check_binding("audio.npy")
-        array = np.load(self.folder / "audio.npy", mmap_mode="r", allow_pickle=False)
+        try:
+            array = np.load(self.folder / "audio.npy", mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise FeatureError(f"{self.folder / 'audio.npy'}: not a numeric feature array ({exc})") from None
         if array.shape[0] != len(self.segments):
             raise FeatureError(f"{self.folder / 'audio.npy'}: {array.shape[0]} rows for {len(self.segments)} segments")
         return array
@@ -133,8 +136,11 @@ class FeatureSet:
         """(stats (N, F) float32 with NaN, mask (N, 3) bool, feature names)."""
         self._require("bio")
         self._check_binding("bio.npz")
-        with np.load(self.folder / "bio.npz", allow_pickle=False) as data:
-            stats, mask, names = data["stats"], data["mask"], [str(n) for n in data["names"]]
+        try:
+            with np.load(self.folder / "bio.npz", allow_pickle=False) as data:
+                stats, mask, names = data["stats"], data["mask"], [str(n) for n in data["names"]]
+        except (ValueError, KeyError) as exc:
+            raise FeatureError(f"{self.folder / 'bio.npz'}: not the numeric bio arrays ({exc})") from None
         if stats.shape[0] != len(self.segments):
             raise FeatureError(f"{self.folder / 'bio.npz'}: {stats.shape[0]} rows for {len(self.segments)} segments")
         return stats, mask, names

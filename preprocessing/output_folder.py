@@ -28,11 +28,16 @@ class FolderBusyError(OutputFolderError):
 
 
 def require_writable(folder: Path, option: str) -> Path:
-    """Create ``folder`` if needed and prove a file can be written there; OutputFolderError if not."""
+    """Prove a file can be written in ``folder`` (or, if it does not exist yet, in the nearest
+    existing folder above it, which is left as it was); OutputFolderError if not."""
     folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputFolderError(f"{option} {folder}: cannot write there ({existing} is not a folder)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

@@ -122,18 +122,18 @@ def format_summary(manifest: dict, out_dir: Path) -> str:
     return "\n".join(lines)
 
 
-INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
+    from preprocessing.stopping import exit_code, stop_signals
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run(args)
-    except KeyboardInterrupt:
+        with stop_signals():
+            return run(args)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM
         print(f"interrupted: finished files are kept in {args.out / 'cache'}; "
               "run the same command again to resume", file=sys.stderr)
-        return INTERRUPTED
+        return exit_code(stop)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -254,16 +254,43 @@ def test_save_removes_what_a_killed_save_left(tiny_weights: Path, tmp_path: Path
     assert artifacts.load(tmp_path, "bio").sidecar["model_sha256"] == digest(tmp_path / "bio.h5")
 
 
+class _Payload:
+    """Unpickling this runs code: it writes a marker file. Nothing of the project may ever do so."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "unpickled"))
+
+
+def _pickled_array(marker: Path) -> np.ndarray:
+    payload = _Payload()
+    payload.marker = marker
+    return np.array([payload], dtype=object)
+
+
+def _rebind(features: Path, name: str) -> None:
+    """Make manifest.json vouch for the replaced file, as an attacker would."""
+    from preprocessing.bindings import file_digest
+
+    manifest = json.loads((features / "manifest.json").read_text())
+    manifest["bindings"][name].update(sha256=file_digest(features / name), bytes=(features / name).stat().st_size)
+    (features / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_pickled_features_are_refused(tiny_features: Path, tmp_path: Path, capsys) -> None:
+    """A bio.npz whose array is a pickle that runs code: refused, and the code never runs."""
     from models.cli import main
     from preprocessing.feature_store import FeatureSet
 
     features = tmp_path / "features"
+    marker = tmp_path / "marker"
     shutil.copytree(tiny_features, features, ignore=shutil.ignore_patterns("cache"))
     with np.load(features / "bio.npz", allow_pickle=False) as stored:
         names = stored["names"]
     with open(features / "bio.npz", "wb") as handle:
-        np.savez(handle, stats=np.array([{"pickled": True}], dtype=object), mask=np.zeros((1, 3), bool), names=names)
+        np.savez(handle, stats=_pickled_array(marker), mask=np.zeros((1, 3), bool), names=names)
+    _rebind(features, "bio.npz")
     pattern = case("features_pickled", "interruption").pattern()
     with pytest.raises(ValueError, match=pattern):
         FeatureSet.load(features).bio
@@ -271,3 +298,44 @@ def test_pickled_features_are_refused(tiny_features: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and pattern.search(err)
     assert not (tmp_path / "w" / "bio.h5").exists()
+    assert not marker.exists(), "a pickle was loaded"
+
+
+def test_pickled_audio_features_and_cache_are_never_unpickled(tiny_features: Path, tmp_path: Path) -> None:
+    """The same payload as audio.npy and as every audio cache entry: refused or ignored, never run."""
+    from preprocessing import audio_cache
+    from preprocessing.audio import AudioSettings
+    from preprocessing.feature_store import FeatureSet
+
+    features = tmp_path / "features"
+    marker = tmp_path / "marker"
+    shutil.copytree(tiny_features, features)
+    np.save(features / "audio.npy", _pickled_array(marker), allow_pickle=True)
+    _rebind(features, "audio.npy")
+    with pytest.raises(ValueError, match="audio.npy: not a numeric feature array"):
+        FeatureSet.load(features).audio
+    settings = AudioSettings(max_frames=100)
+    entries = [p for p in (features / "cache" / "audio").rglob("*") if p.is_file()]
+    assert entries
+    for entry in entries:
+        with open(entry, "wb") as handle:
+            np.save(handle, _pickled_array(marker), allow_pickle=True)
+        with pytest.raises((ValueError, OSError)):
+            audio_cache.read_entry(entry, settings)
+    assert not marker.exists(), "a pickle was loaded"
+
+
+def test_a_replaced_feature_file_is_refused(tiny_features: Path, tmp_path: Path, capsys) -> None:
+    """bio.npz of another run (same shape, other values) under an unchanged manifest: training refuses it."""
+    from models.cli import main
+
+    features = tmp_path / "features"
+    shutil.copytree(tiny_features, features, ignore=shutil.ignore_patterns("cache"))
+    with np.load(features / "bio.npz", allow_pickle=False) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["stats"] = arrays["stats"][::-1].copy()
+    with open(features / "bio.npz", "wb") as handle:
+        np.savez(handle, **arrays)
+    assert main("bio", ["--features", str(features), "--weights", str(tmp_path / "w"), "--smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "bio.npz: not the file manifest.json was written with" in err, err

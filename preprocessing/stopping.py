@@ -1,0 +1,61 @@
+"""Ctrl-C and SIGTERM end a command the same way: one line, a shell-style exit code.
+
+SIGTERM is what ``timeout``, systemd and cluster schedulers send. Python's default
+ends the process on the spot, skipping ``finally`` blocks, so worker processes are left
+behind and temporary files stay. ``stop_signals`` turns it into ``Terminated`` (a
+KeyboardInterrupt), so both signals unwind through the same clean-up code.
+"""
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+INTERRUPTED = 128 + signal.SIGINT   # 130, as the shell reports a Ctrl-C
+TERMINATED = 128 + signal.SIGTERM   # 143
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+class StopSignals:
+    """Which stop signal arrived, if any; ``exit_code`` is the matching shell code."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    @property
+    def fired(self) -> bool:
+        return self.received is not None
+
+    @property
+    def exit_code(self) -> int:
+        return TERMINATED if self.received == signal.SIGTERM else INTERRUPTED
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received = signum
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def exit_code(exc: BaseException) -> int:
+    """The shell code of a KeyboardInterrupt: 143 for Terminated, else 130."""
+    return TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+
+
+@contextmanager
+def stop_signals() -> Iterator[StopSignals]:
+    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated."""
+    handler = StopSignals()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield handler
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def ignore_in_worker() -> None:
+    """Worker processes leave Ctrl-C to the main process and die at once on SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -41,6 +41,16 @@ SECTIONS = {
         "likewise a segment whose audio is unusable keeps its text and bio (`has_audio` false in segments.csv). "
         "All cases are applied together to one demo corpus and checked in one run.",
     ),
+    "table": (
+        "Tables: `preprocessing/run.py --data table.csv` goes on",
+        "Habits of real tables that once lost or mixed data silently. Each is handled as below, "
+        "said in the run summary or in `skipped.csv`, and checked by a run of its own.",
+    ),
+    "output": (
+        "Output folders: `train_*.py`, `vote.py`, `predict.py`",
+        "An output that cannot be written is found before any work: exit code 2 and one line "
+        "`error: <message>`, nothing trained, scored or predicted.",
+    ),
     "prediction": (
         "Prediction: `ensemble/predict.py`",
         "A bad input of a single prediction gives exit code 2 and one line `error: <message>`, "

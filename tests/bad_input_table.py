@@ -67,7 +67,8 @@ SECTIONS = {
         "Interruption and leftovers",
         "Every output is written to a temporary file and renamed into place, so a killed run leaves "
         "the previous file or the new one, never half of one; the temporary files a killed run leaves "
-        "are removed by the next run. Ctrl-C ends the scripts with exit code 130 and one short line.",
+        "are removed by the next run. Ctrl-C ends the scripts with exit code 130 and SIGTERM with 143, "
+        "each with one short line and no worker process left behind.",
     ),
 }
 
@@ -84,6 +85,14 @@ DECISIONS = """\
 - An annotation row with a tied label is dropped by default (`--multi-label first` keeps the first).
 - A duplicate segment ID keeps the first row and skips the later ones.
 - A table path that is a symlink to a file outside the table's folder is refused like `..`.
+- A segment whose audio is unusable keeps its text and bio: each modality stands alone, and
+  the ensemble votes a segment with the models it has. A KEMDy segment whose wav is missing
+  altogether is left out: the annotation's segment has no recording.
+- A WAV with NaN or inf samples is skipped, not repaired: zeroing them would invent audio.
+- Rows without a speaker while others have one stop the run: a stratified split would put
+  speakers on both sides. `--missing-group own` makes each such row a group of its own.
+- A second `preprocessing/run.py` on a locked `--out` is refused rather than made to wait:
+  a queued run that later overwrote the first one's outputs would surprise as much as a mix.
 """
 
 

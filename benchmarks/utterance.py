@@ -10,8 +10,9 @@ RATE = 16000
 
 
 def utterance_spec(corpus: Path, out_dir: Path) -> dict:
-    """{"wav", "text", "eda", "temp", "ibi"}: a 5 s recording made of one speaker's consecutive
-    demo segments, the first segment's transcript and that speaker's E4 files."""
+    """{"wav", "text", "eda", "temp", "ibi", "segment"}: a 5 s recording made of one speaker's
+    consecutive demo segments, the first segment's transcript, that speaker's E4 files and
+    the first segment's ID (which rows of those files are the utterance)."""
     import soundfile as sf
 
     from preprocessing.corpus import LabelPolicy, read_corpus
@@ -38,7 +39,7 @@ def utterance_spec(corpus: Path, out_dir: Path) -> dict:
     sf.write(wav_path, signal, RATE, subtype="PCM_16")
     return {"wav": str(wav_path), "text": read_transcript(reading.root / first["txt"]),
             "eda": str(reading.root / first["eda"]), "temp": str(reading.root / first["temp"]),
-            "ibi": str(reading.root / first["heart"])}
+            "ibi": str(reading.root / first["heart"]), "segment": str(first["id"])}
 
 
 def make_item(spec: dict, item_id: str):
@@ -46,11 +47,14 @@ def make_item(spec: dict, item_id: str):
     from ensemble.encoding import BioFiles
     from ensemble.prediction import Item
 
-    bio = BioFiles(Path(spec["eda"]), Path(spec["temp"]), Path(spec["ibi"]), "ibi", "kemdy20")
+    from preprocessing.bio import BioWindow
+
+    bio = BioFiles(Path(spec["eda"]), Path(spec["temp"]), Path(spec["ibi"]), "ibi", "kemdy20",
+                   BioWindow(segment=spec["segment"]))
     return Item(item_id, Path(spec["wav"]), spec["text"], bio)
 
 
 def predict_command(spec: dict, weights: Path) -> list[str]:
     """Arguments of ``ensemble/predict.py`` for this utterance (all three models)."""
     return ["ensemble/predict.py", "--weights", str(weights), "--wav", spec["wav"], "--text", spec["text"],
-            "--eda", spec["eda"], "--temp", spec["temp"], "--ibi", spec["ibi"]]
+            "--eda", spec["eda"], "--temp", spec["temp"], "--ibi", spec["ibi"], "--segment", spec["segment"]]

@@ -13,6 +13,7 @@ import numpy as np
 
 from models.artifacts import ModelFileError
 from models.modalities import MODALITIES
+from preprocessing.bio import BioWindow
 
 
 class InputError(ValueError):
@@ -32,7 +33,7 @@ class BioFiles:
     heart: Path | None = None
     heart_kind: str = "ibi"     # "ibi" (KEMDy20 E4) or "ecg" (KEMDy19)
     layout: str = "kemdy20"
-    window: object | None = None
+    window: BioWindow | None = None
 
     def paths(self) -> list[Path]:
         return [p for p in (self.eda, self.temp, self.heart) if p is not None]
@@ -104,7 +105,7 @@ def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json")) 
     The statistics come from ``preprocessing.bio.features_for_recording``, which selects
     the utterance's rows exactly as training does (``files.window``).
     """
-    from preprocessing.bio import BioFormatError, BioSelectionError, BioWindow, features_for_recording, read_signal_file
+    from preprocessing.bio import BioFormatError, BioSelectionError, features_for_recording, read_signal_file
     from preprocessing.segment_ids import session_of
 
     settings = bio_settings(sidecar, source)

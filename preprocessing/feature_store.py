@@ -23,6 +23,22 @@ class FeatureError(ValueError):
     """A feature folder that is missing, incomplete or inconsistent."""
 
 
+def check_binding(folder: Path, manifest: dict, name: str) -> None:
+    """FeatureError unless ``folder/name`` is the very file ``manifest`` was written with.
+
+    Guards against outputs replaced or mixed by another run (another corpus, other settings).
+    """
+    path = folder / name
+    binding = manifest.get("bindings", {}).get(name)
+    if binding is None:
+        raise FeatureError(f"{folder / 'manifest.json'}: describes no {name}")
+    if not path.is_file():
+        raise FeatureError(f"{path}: missing (manifest.json lists it); run preprocessing/run.py again")
+    if file_digest(path) != binding["sha256"]:
+        raise FeatureError(f"{path}: not the file manifest.json was written with (content differs): another run "
+                           f"or a copy changed it; run `python preprocessing/run.py --out {folder}` again")
+
+
 @dataclass
 class FeatureSet:
     """One prepared corpus. Row k of every array belongs to ``segments.iloc[k]``."""
@@ -48,31 +64,18 @@ class FeatureSet:
                                f"expected {MANIFEST_VERSION}); run `python preprocessing/run.py --out {folder}` again")
         if tuple(manifest.get("emotions", ())) != EMOTIONS:
             raise FeatureError(f"{manifest_path}: emotion order {manifest.get('emotions')} differs from {list(EMOTIONS)}")
-        fs = cls(folder, manifest, pd.DataFrame(), pd.DataFrame())
-        fs._check_binding("segments.csv")
-        fs._check_binding("split.csv")
-        fs.segments = pd.read_csv(folder / "segments.csv", dtype={"id": str, "session": str, "speaker": str, "group": str}, keep_default_na=False)
-        fs.splits = pd.read_csv(folder / "split.csv", dtype={"id": str, "group": str}, keep_default_na=False)
-        if list(fs.splits["id"]) != list(fs.segments["id"]):
+        check_binding(folder, manifest, "segments.csv")
+        check_binding(folder, manifest, "split.csv")
+        segments = pd.read_csv(folder / "segments.csv", dtype={"id": str, "session": str, "speaker": str, "group": str}, keep_default_na=False)
+        splits = pd.read_csv(folder / "split.csv", dtype={"id": str, "group": str}, keep_default_na=False)
+        if list(splits["id"]) != list(segments["id"]):
             raise FeatureError(f"{folder}: split.csv and segments.csv list different segments")
-        if ids_digest(fs.segments["id"]) != manifest["bindings"]["segments.csv"].get("ids_sha256"):
+        if ids_digest(segments["id"]) != manifest["bindings"]["segments.csv"].get("ids_sha256"):
             raise FeatureError(f"{folder / 'segments.csv'}: its segments are not the ones manifest.json describes")
-        return fs
+        return cls(folder, manifest, segments, splits)
 
     def _check_binding(self, name: str) -> None:
-        """FeatureError unless ``name`` is the very file this folder's manifest was written with.
-
-        Guards against outputs replaced or mixed by another run (another corpus, other settings).
-        """
-        path = self.folder / name
-        binding = self.manifest.get("bindings", {}).get(name)
-        if binding is None:
-            raise FeatureError(f"{self.folder / 'manifest.json'}: describes no {name}")
-        if not path.is_file():
-            raise FeatureError(f"{path}: missing (manifest.json lists it); run preprocessing/run.py again")
-        if file_digest(path) != binding["sha256"]:
-            raise FeatureError(f"{path}: not the file manifest.json was written with (content differs): another run "
-                               f"or a copy changed it; run `python preprocessing/run.py --out {self.folder}` again")
+        check_binding(self.folder, self.manifest, name)
 
     @property
     def seed(self) -> int:

@@ -190,7 +190,8 @@ def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     segments = reading.segments
     has_audio = bool((segments["wav"] != "").any())
     has_text = bool(((segments["txt"] != "") | (segments["text_raw"] != "")).any())
-    has_bio = bool(((segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).any())
+    bio_given = ((segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).to_numpy()
+    has_bio = bool(bio_given.any())
     bio_settings = asdict(bio.BioSettings())
     fingerprint = input_fingerprint(reading, options, bio_settings)
 
@@ -218,8 +219,7 @@ def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
         t0 = time.perf_counter()
         paths = [reading.root / w if w else None for w in segments["wav"]]
         # Each modality stands alone: a segment whose audio fails keeps its text and bio.
-        other_inputs = ((segments["txt"] != "") | (segments["text_raw"].str.strip() != "")
-                        | (segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).to_numpy()
+        other_inputs = ((segments["txt"] != "") | (segments["text_raw"].str.strip() != "")).to_numpy() | bio_given
         result = extract_to_npy(
             paths, options.audio, out_dir / "audio.npy", cache_dir=cache_dir,
             workers=options.workers or default_workers(), progress=options.progress, keep_failed=other_inputs,

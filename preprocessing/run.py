@@ -123,17 +123,17 @@ def format_summary(manifest: dict, out_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from preprocessing.stopping import exit_code, stop_signals
+    from preprocessing.stopping import stop_signals
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with stop_signals():
+    with stop_signals() as stop:
+        try:
             return run(args)
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM
-        print(f"interrupted: finished files are kept in {args.out / 'cache'}; "
-              "run the same command again to resume", file=sys.stderr)
-        return exit_code(stop)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+            print(f"interrupted: finished files are kept in {args.out / 'cache'}; "
+                  "run the same command again to resume", file=sys.stderr)
+            return stop.exit_code
 
 
 def run(args: argparse.Namespace) -> int:

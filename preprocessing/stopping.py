@@ -38,11 +38,6 @@ class StopSignals:
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
-def exit_code(exc: BaseException) -> int:
-    """The shell code of a KeyboardInterrupt: 143 for Terminated, else 130."""
-    return TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
-
-
 @contextmanager
 def stop_signals() -> Iterator[StopSignals]:
     """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated."""

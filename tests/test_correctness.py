@@ -52,20 +52,15 @@ def test_no_speaker_crosses_train_valid_test_when_some_rows_have_none(tmp_path):
     assert fs.manifest["corpus"]["notes"]["rows_without_speaker_made_own_group"] == 3
 
 
-def test_kemdy_sessions_never_cross(prepared20_like):
+def test_kemdy_sessions_never_cross(tiny_fs):
     """The session comes from the segment ID itself, not from the reader's group column."""
     from preprocessing.segment_ids import parse_segment_id
 
-    fs = prepared20_like
+    fs = tiny_fs
     sessions = [parse_segment_id(i, "kemdy20").session for i in fs.splits["id"]]
     for k in range(fs.n_folds):
         frame = pd.DataFrame({"session": sessions, "split": fs.split_names(k)})
         assert (frame.groupby("session")["split"].nunique() == 1).all(), k
-
-
-@pytest.fixture(scope="module")
-def prepared20_like(tiny_fs):
-    return tiny_fs
 
 
 def test_partly_empty_groups_never_fall_back():

@@ -16,12 +16,6 @@ compilation) is outside the timed region; the plain and our runs alternate, and 
 each cold run the recordings are dropped from the OS page cache, so both read from disk.
 x real time = seconds of audio (whole files) per wall-clock second.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import json
 import shutil
 import uuid

@@ -9,12 +9,6 @@ Steps, each a fresh process writing into a new folder under the data directory:
     python ensemble/vote.py --weights ... --features ... --report ...
 Wall time of each step and of the whole; ``--repeats`` defaults to 1 here.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import shutil
 import sys
 import uuid

@@ -16,12 +16,6 @@ cold start                ``python ensemble/predict.py --weights ... --wav ... -
 Only the architectures matter for speed, so models trained for one epoch on the small demo
 corpus are enough (made once); --full changes the number of runs and the batch size.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import sys
 from pathlib import Path
 

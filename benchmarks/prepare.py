@@ -14,12 +14,6 @@ after a change  one transcript's modification time changes (a corpus edit withou
 Before each cold run the corpus files are dropped from the OS page cache (read from disk).
 Peak memory is the resident memory of the process and its workers together, sampled.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import os
 import shutil
 import sys

@@ -9,12 +9,6 @@ baseline (MFCC statistics + logistic regression for audio; TF-IDF character
 n-grams + logistic regression for text; C chosen on validation) and our Keras
 model (early stopping on validation). Every number is test macro-F1, scored once.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -11,12 +11,6 @@ bio    preprocessing.bio.segment_features on every segment of the demo corpus (e
        call restricted to the pandas reader, the only reader before the simple-file path.
 Everything runs in this process after a warm-up; the tokenizer is built outside the timing.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 from pathlib import Path
 
 from benchmarks import cli

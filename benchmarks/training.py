@@ -8,12 +8,6 @@ validation macro-F1 after every epoch) for ``--repeats`` + 1 epochs in a fresh
 process; an epoch's time includes its validation pass. The first epoch also traces
 the model's functions and is reported apart; the median is over the others.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 from pathlib import Path
 
 from benchmarks import cli

@@ -7,12 +7,6 @@ For each fold k the three models are trained in memory with fold k as test and f
 validation, voted on fold k's test segments, and the report gives mean ± std over folds.
 This is the protocol to quote in papers.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import argparse
 import sys
 from pathlib import Path

@@ -7,12 +7,6 @@ The table has columns id,path[,text] (and optionally eda,temp,ibi or ecg, with s
 start,end to choose the utterance's rows of the bio files), paths relative to the table.
 Rows with an unusable input are reported and skipped; the rest are written.
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import argparse
 import json
 import os

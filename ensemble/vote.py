@@ -3,12 +3,6 @@
     python ensemble/vote.py --weights weights/ [--features features/] [--split test|valid]
                             [--modality-weights wav=1,text=1,bio=0.5] [--tune-weights] [--report reports/]
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import argparse
 import sys
 from pathlib import Path

@@ -1,13 +1,12 @@
 """Train the text emotion model: `python models/train_text.py --features features/ --weights weights/`."""
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import sys
 
-from models.cli import main
+from models.cli import main as train_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return train_main("text", argv)
+
 
 if __name__ == "__main__":
-    sys.exit(main("text"))
+    sys.exit(main())

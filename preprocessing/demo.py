@@ -15,10 +15,6 @@ has 20 sessions of about 514. The defaults here are much smaller.
 """
 from __future__ import annotations
 
-if __name__ == "__main__" and __package__ in (None, ""):
-    import sys, pathlib  # noqa: E401
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import argparse
 import csv
 import json

@@ -4,12 +4,6 @@
     python preprocessing/run.py --data /path/to/KEMDy20  # layout detected from the folder
     python preprocessing/run.py --data recordings.csv    # path,label[,text,speaker,session,...]
 """
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import os
 
 # Feature workers run single-threaded BLAS; set before numpy is imported.

@@ -5,12 +5,6 @@
 """
 from __future__ import annotations
 
-if __name__ == "__main__" and __package__ in (None, ""):
-    import pathlib
-    import sys
-
-    sys.path[0] = str(pathlib.Path(__file__).resolve().parents[1])
-
 import argparse
 import sys
 

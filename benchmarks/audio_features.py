@@ -6,7 +6,7 @@
 plain   the seed notebooks' loop: librosa.load(path, sr=16000) and
         librosa.feature.mfcc(y, sr=16000, n_mfcc=100, n_fft=400, hop_length=160) per file,
         default thread settings, the maps collected in a list.
-ours    preprocessing.audio_store.extract_to_npy as prepare runs it: a worker per core
+ours    preprocessing.features.audio_store.extract_to_npy as prepare runs it: a worker per core
         (single-threaded BLAS), the centred 3 s window, 40 MFCC + deltas, each file's
         cache entry written and every map streamed into audio.npy.
 ours, warm cache   the same again on unchanged files: every map from the per-file cache.

@@ -42,9 +42,9 @@ def audio_plain(paths_file: str) -> dict:
 
 
 def audio_ours(paths_file: str, out_dir: str, workers: int = 0, cache: bool = True) -> dict:
-    """preprocessing.audio_store.extract_to_npy as prepare calls it (per-file cache in ``out_dir``)."""
-    from preprocessing.audio import AudioSettings, features_for_file
-    from preprocessing.audio_store import default_workers, extract_to_npy
+    """preprocessing.features.audio_store.extract_to_npy as prepare calls it (per-file cache in ``out_dir``)."""
+    from preprocessing.features.audio import AudioSettings, features_for_file
+    from preprocessing.features.audio_store import default_workers, extract_to_npy
 
     paths = [Path(p) for p in json.loads(Path(paths_file).read_text())]
     settings = AudioSettings()
@@ -60,7 +60,7 @@ def audio_ours(paths_file: str, out_dir: str, workers: int = 0, cache: bool = Tr
 
 def prepare(data: str, out_dir: str, workers: int = 0) -> dict:
     """preprocessing.pipeline.prepare as a whole (all modalities, split, manifest)."""
-    from preprocessing.audio import AudioSettings, mfcc_map
+    from preprocessing.features.audio import AudioSettings, mfcc_map
     from preprocessing.pipeline import PrepareOptions, prepare as run_prepare
 
     mfcc_map(np.random.default_rng(0).standard_normal(16000).astype(np.float32), AudioSettings())
@@ -77,7 +77,7 @@ def train_epochs(features: str, modality: str, epochs: int) -> dict:
     """models.training.train_modality for ``epochs`` epochs (no early stop); seconds of each epoch."""
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
-    from preprocessing.feature_store import FeatureSet
+    from preprocessing.storage.feature_store import FeatureSet
 
     fs = FeatureSet.load(Path(features))
     options = TrainOptions(epochs=epochs, patience=epochs + 1, verbose=False)
@@ -92,7 +92,7 @@ def train_weights(features: str, weights: str, epochs: int = 1) -> dict:
     """Train all three models briefly and save them: a model set for the prediction benchmark."""
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
-    from preprocessing.feature_store import FeatureSet
+    from preprocessing.storage.feature_store import FeatureSet
 
     fs = FeatureSet.load(Path(features))
     with stopwatch() as t:

@@ -18,7 +18,7 @@ FULL = (40, 336)
 
 def demo_corpus(full: bool, data_dir: Path = DATA_DIR, seed: int = 0) -> Path:
     """A KEMDy20-layout demo corpus, generated into ``data_dir`` on first use (full size: ~3 min, 1.3 GB)."""
-    from preprocessing.demo import generate_demo
+    from preprocessing.demo_corpus.writer import generate_demo
 
     sessions, per_session = FULL if full else SMALL
     folder = Path(data_dir) / f"kemdy20_{sessions}x{per_session}_seed{seed}"
@@ -30,7 +30,8 @@ def demo_corpus(full: bool, data_dir: Path = DATA_DIR, seed: int = 0) -> Path:
 
 def demo_wavs(corpus: Path) -> list[Path]:
     """The corpus's recordings in the order prepare reads them (its segment table)."""
-    from preprocessing.corpus import LabelPolicy, read_corpus
+    from preprocessing.readers import read_corpus
+    from preprocessing.readers.segments import LabelPolicy
 
     reading = read_corpus(corpus, LabelPolicy())
     return [reading.root / w for w in reading.segments["wav"] if w]

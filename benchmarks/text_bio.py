@@ -4,9 +4,9 @@
     python benchmarks/text_bio.py --full     # KEMDy20-sized demo corpus
 
 text   each transcript file read, decoded (utf-8 / cp949 / euc-kr), cleaned of
-       transcriber tags and split into Mecab morphemes (preprocessing.text), as
+       transcriber tags and split into Mecab morphemes (preprocessing.features.text), as
        prepare does; also the 2,765 real Korean KOTE-7 comments (clean + tokenize).
-bio    preprocessing.bio.segment_features on every segment of the demo corpus (each
+bio    preprocessing.features.bio.segment_features on every segment of the demo corpus (each
        EDA/TEMP/IBI file parsed once, 13 statistics per segment); compared with the same
        call restricted to the pandas reader, the only reader before the simple-file path.
 Everything runs in this process after a warm-up; the tokenizer is built outside the timing.
@@ -36,8 +36,9 @@ def time_runs(work, repeats: int) -> dict:
 
 
 def text_rows(corpus: Path, repeats: int) -> list[dict]:
-    from preprocessing.corpus import LabelPolicy, read_corpus
-    from preprocessing.text import MecabTokenizer, TextSettings, clean_transcript, read_transcript
+    from preprocessing.readers import read_corpus
+    from preprocessing.readers.segments import LabelPolicy
+    from preprocessing.features.text import MecabTokenizer, TextSettings, clean_transcript, read_transcript
 
     reading = read_corpus(corpus, LabelPolicy())
     files = [reading.root / t for t in reading.segments["txt"] if t]
@@ -70,8 +71,9 @@ def text_rows(corpus: Path, repeats: int) -> list[dict]:
 def bio_rows(corpus: Path, repeats: int) -> list[dict]:
     from unittest import mock
 
-    from preprocessing import bio
-    from preprocessing.corpus import LabelPolicy, read_corpus
+    from preprocessing.features import bio
+    from preprocessing.readers import read_corpus
+    from preprocessing.readers.segments import LabelPolicy
 
     reading = read_corpus(corpus, LabelPolicy())
     frame, root = reading.segments, reading.root
@@ -97,7 +99,7 @@ def bio_rows(corpus: Path, repeats: int) -> list[dict]:
 def main() -> int:
     import logging
 
-    logging.getLogger("preprocessing.bio").setLevel(logging.ERROR)  # the demo's deliberately broken files
+    logging.getLogger("preprocessing.features.bio").setLevel(logging.ERROR)  # the demo's deliberately broken files
     args = cli.build_parser(NAME, __doc__).parse_args()
     corpus = demo_corpus(args.full, args.data_dir)
     rows = text_rows(corpus, args.repeats) + bio_rows(corpus, args.repeats)

@@ -15,8 +15,9 @@ def utterance_spec(corpus: Path, out_dir: Path) -> dict:
     the first segment's ID (which rows of those files are the utterance)."""
     import soundfile as sf
 
-    from preprocessing.corpus import LabelPolicy, read_corpus
-    from preprocessing.text import read_transcript
+    from preprocessing.readers import read_corpus
+    from preprocessing.readers.segments import LabelPolicy
+    from preprocessing.features.text import read_transcript
 
     reading = read_corpus(corpus, LabelPolicy())
     rows = reading.segments
@@ -44,10 +45,10 @@ def utterance_spec(corpus: Path, out_dir: Path) -> dict:
 
 def make_item(spec: dict, item_id: str):
     """The ensemble's prediction Item for ``spec``."""
-    from ensemble.encoding import BioFiles
+    from models.modalities import BioFiles
     from ensemble.prediction import Item
 
-    from preprocessing.bio import BioWindow
+    from preprocessing.features.bio import BioWindow
 
     bio = BioFiles(Path(spec["eda"]), Path(spec["temp"]), Path(spec["ibi"]), "ibi", "kemdy20",
                    BioWindow(segment=spec["segment"]))

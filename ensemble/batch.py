@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ensemble.encoding import BioFiles
+from models.modalities import BioFiles
 from ensemble.prediction import Failure, Item, ItemPrediction
-from preprocessing import atomic
-from preprocessing.corpus import CorpusError
+from preprocessing.storage import atomic
+from preprocessing.readers.segments import CorpusError
 from preprocessing.emotions import EMOTIONS
-from preprocessing.table_corpus import load_table, resolve_inside, row_ids
+from preprocessing.readers.table import load_table, resolve_inside, row_ids
 
 FILE_COLUMNS = ("path", "eda", "temp", "ibi", "ecg")
 
@@ -68,7 +68,7 @@ def items_from_table(path: Path, table: pd.DataFrame) -> tuple[list[Item], list[
 
 def _bio_window(record: dict):
     """The BioWindow of a table row's ``segment`` / ``start`` / ``end`` cells; ValueError if bad."""
-    from preprocessing.bio import BioWindow
+    from preprocessing.features.bio import BioWindow
 
     segment = record.get("segment", "").strip() or None
     bounds = []

@@ -17,7 +17,7 @@ from ensemble.tuning import DEFAULT_GRID, TuningResult, tune_weights
 from ensemble.voting import ModelScores, Vote, check_weights, soft_vote
 from models.artifacts import TrainedModel
 from models.metrics import evaluate, majority_baseline
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 
 log = logging.getLogger(__name__)
 

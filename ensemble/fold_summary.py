@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble.folds import HEADLINE_KEYS, CrossvalOptions
-from ensemble.report import HEADLINE, valence_arousal_note
-from preprocessing import atomic
+from ensemble.folds import CrossvalOptions
+from ensemble.report import valence_arousal_note
+from models.metrics import HEADLINE, HEADLINE_KEYS
+from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.versions import package_versions
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from ensemble.evaluation import EnsembleOutcome, evaluate_ensemble
 from ensemble.voting import coverage
 from models.artifacts import TrainedModel
+from models.metrics import HEADLINE_KEYS
 from models.modalities import MODALITIES
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 
 log = logging.getLogger(__name__)
-HEADLINE_KEYS = ("macro_f1", "weighted_f1", "accuracy", "unweighted_accuracy")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing import atomic
+from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
 
 

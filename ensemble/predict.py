@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def single_item(args: argparse.Namespace, parser: argparse.ArgumentParser):
-    from ensemble.encoding import BioFiles
+    from models.modalities import BioFiles
     from ensemble.prediction import Item
 
     if args.ibi and args.ecg:
@@ -61,7 +61,7 @@ def single_item(args: argparse.Namespace, parser: argparse.ArgumentParser):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            from preprocessing.text import decode_transcript
+            from preprocessing.features.text import decode_transcript
 
             text = decode_transcript(os.fsencode(text), "--text")
     bio = None
@@ -69,8 +69,8 @@ def single_item(args: argparse.Namespace, parser: argparse.ArgumentParser):
     if not has_bio and (args.segment or args.start is not None or args.end is not None):
         parser.error("--segment, --start and --end choose rows of bio files: give --eda/--temp/--ibi or --ecg too")
     if has_bio:
-        from ensemble.encoding import InputError
-        from preprocessing.bio import BioSelectionError, BioWindow
+        from models.modalities import InputError
+        from preprocessing.features.bio import BioSelectionError, BioWindow
 
         try:
             window = BioWindow(args.segment, args.start, args.end)
@@ -116,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--modality-weights: unknown model(s) {', '.join(sorted(set(args.modality_weights) - set(MODEL_NAMES)))}")
     setup(args.verbose)
     from ensemble import batch
-    from ensemble.encoding import InputError
+    from models.modalities import InputError
     from ensemble.options import complete_weights
     from ensemble.prediction import Predictor
     from models.artifacts import ModelFileError
 
-    from preprocessing.output_folder import OutputFolderError, require_writable_file
+    from preprocessing.storage.output_folder import OutputFolderError, require_writable_file
 
     try:
         if args.table:

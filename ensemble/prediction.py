@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble.encoding import BioFiles, InputError, TextEncoder, encode_bio, encode_wav
-from ensemble.voting import N_CLASSES, ModelScores, check_weights, soft_vote
+from ensemble.voting import ModelScores, check_weights, soft_vote
 from models import artifacts
 from models.artifacts import TrainedModel
-from models.modalities import MODALITIES
+from models.modalities import MODALITIES, BioFiles, InputError
+from preprocessing.emotions import N_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,13 @@ class Item:
     bio: BioFiles | None = None
     text_source: str | None = None  # how errors name the text (default: "text of <id>")
 
+    def inputs(self) -> dict[str, object]:
+        """The raw input of each modality the item has, by modality name."""
+        given = {"wav": self.wav, "text": self.text, "bio": self.bio if self.bio is not None and self.bio.paths() else None}
+        return {name: given[name] for name in MODALITIES if given.get(name) is not None}
+
     def modalities(self) -> list[str]:
-        given = {"wav": self.wav is not None, "text": self.text is not None,
-                 "bio": self.bio is not None and bool(self.bio.paths())}
-        return [name for name in MODALITIES if given[name]]
+        return list(self.inputs())
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Predictor:
         self.sidecars = {name: artifacts.load_sidecar(self.weights_dir, name) for name in names}
         self.weights = check_weights(weights, list(self.sidecars))
         self._models: dict[str, TrainedModel] = {}
-        self._text: TextEncoder | None = None
+        self._encoders: dict[str, object] = {}
         fingerprints = {name: s["split_fingerprint"] for name, s in self.sidecars.items()}
         if len(set(fingerprints.values())) > 1:
             log.warning("the models were trained on different splits: %s", fingerprints)
@@ -76,21 +79,21 @@ class Predictor:
             self._models[name] = artifacts.load(self.weights_dir, name)
         return self._models[name]
 
+    def encoder(self, name: str):
+        """The modality's encoder of one new input, built once from its sidecar."""
+        if name not in self._encoders:
+            modality, sidecar = MODALITIES[name], self.sidecars[name]
+            self._encoders[name] = modality.encoder(sidecar, self.weights_dir / f"{name}.json")
+        return self._encoders[name]
+
     def encode(self, item: Item) -> dict[str, np.ndarray]:
         """Model inputs (1, ...) per modality of ``item``; InputError names a bad input."""
         out = {}
-        for name in item.modalities():
+        for name, raw in item.inputs().items():
             if name not in self.sidecars:
                 raise InputError(f"{item.id}: has {name} input but no {name} model is loaded")
-            sidecar = self.sidecars[name]
-            if name == "wav":
-                out[name] = encode_wav(item.wav, sidecar)
-            elif name == "text":
-                if self._text is None:
-                    self._text = TextEncoder(sidecar)
-                out[name] = self._text(item.text, source=item.text_source or f"text of {item.id}")
-            else:
-                out[name] = encode_bio(item.bio, sidecar, self.weights_dir / f"{name}.json")
+            source = item.text_source or f"text of {item.id}" if name == "text" else str(raw)
+            out[name] = self.encoder(name)(raw, source)
         if not out:
             raise InputError(f"{item.id}: no input (audio, text or bio)")
         return out

@@ -9,17 +9,14 @@ from pathlib import Path
 
 from ensemble.evaluation import EnsembleOutcome
 from ensemble.voting import coverage
-from preprocessing import atomic
+from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
+from models.metrics import HEADLINE
 from preprocessing.versions import package_versions
 
 REPORT_FORMAT = "kemdy-emotion-report"
 REPORT_VERSION = 1
-HEADLINE: tuple[tuple[str, str], ...] = (
-    ("macro_f1", "macro-F1"), ("weighted_f1", "weighted F1"),
-    ("accuracy", "accuracy (WA)"), ("unweighted_accuracy", "UA"),
-)
 
 
 def valence_arousal_note(fs: FeatureSet) -> dict:

@@ -13,7 +13,7 @@ from ensemble.voting import ModelScores
 from models import artifacts
 from models.artifacts import ModelFileError, TrainedModel
 from models.modalities import MODALITIES
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble.report import build_report, format_table, write_report
     from ensemble.scoring import load_models
     from models.artifacts import ModelFileError
-    from preprocessing.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.feature_store import FeatureError, FeatureSet
 
-    from preprocessing.output_folder import OutputFolderError, require_writable
+    from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
         require_writable(args.report, "--report")  # before the work, not after it

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from preprocessing.emotions import EMOTIONS
+from preprocessing.emotions import EMOTIONS, N_CLASSES
 
-N_CLASSES = len(EMOTIONS)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from models.native_logs import filtered_stderr
-from preprocessing import atomic
+from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
 
 SIDECAR_VERSION = 1
@@ -33,7 +33,7 @@ SIDECAR_SCHEMA = {
     "properties": {
         "format": {"const": "kemdy-emotion-model"},
         "version": {"const": SIDECAR_VERSION},
-        "modality": {"enum": ["wav", "text", "bio"]},
+        "modality": {"type": "string"},
         "emotions": {"type": "array", "items": {"type": "string"}},
         "feature_settings": {"type": "object"},
         "state": {"type": "object"},

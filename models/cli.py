@@ -44,8 +44,8 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from models.artifacts import ModelFileError
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
-    from preprocessing.feature_store import FeatureError, FeatureSet
-    from preprocessing.output_folder import OutputFolderError, require_writable
+    from preprocessing.storage.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.output_folder import OutputFolderError, require_writable
     from preprocessing.stopping import stop_signals
 
     options = TrainOptions(

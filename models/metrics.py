@@ -8,24 +8,31 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from preprocessing.emotions import EMOTIONS
+from preprocessing.emotions import EMOTIONS, N_CLASSES
+
+# The summary metrics every report shows, in order: (key in ``evaluate``'s result, label).
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("macro_f1", "macro-F1"), ("weighted_f1", "weighted F1"),
+    ("accuracy", "accuracy (WA)"), ("unweighted_accuracy", "UA"),
+)
+HEADLINE_KEYS: tuple[str, ...] = tuple(key for key, _ in HEADLINE)
 
 
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Label indices (n,), (n,) -> every reported metric as plain JSON-able values."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
-    labels = list(range(len(EMOTIONS)))
-    support_mask = np.bincount(y_true, minlength=len(EMOTIONS)) > 0 if len(y_true) else np.zeros(len(EMOTIONS), bool)
+    labels = list(range(N_CLASSES))
+    support_mask = np.bincount(y_true, minlength=N_CLASSES) > 0 if len(y_true) else np.zeros(N_CLASSES, bool)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
-    ) if len(y_true) else (np.zeros(7), np.zeros(7), np.zeros(7), np.zeros(7, int))
+    ) if len(y_true) else (np.zeros(N_CLASSES), np.zeros(N_CLASSES), np.zeros(N_CLASSES), np.zeros(N_CLASSES, int))
     present = np.flatnonzero(support_mask)
     macro_f1 = float(np.mean(f1[present])) if len(present) else 0.0
     weighted_f1 = float(np.sum(f1 * support) / max(1, np.sum(support)))
     accuracy = float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
     unweighted_accuracy = float(np.mean(recall[present])) if len(present) else 0.0
-    matrix = confusion_matrix(y_true, y_pred, labels=labels) if len(y_true) else np.zeros((7, 7), int)
+    matrix = confusion_matrix(y_true, y_pred, labels=labels) if len(y_true) else np.zeros((N_CLASSES, N_CLASSES), int)
     return {
         "n": int(len(y_true)),
         "macro_f1": macro_f1,
@@ -59,10 +66,9 @@ def format_report(title: str, metrics: dict, baseline: dict | None = None) -> st
     lines = [title, f"  {'class':10}{'precision':>10}{'recall':>9}{'f1':>8}{'support':>9}"]
     for name, row in metrics["per_class"].items():
         lines.append(f"  {name:10}{row['precision']:>10.3f}{row['recall']:>9.3f}{row['f1']:>8.3f}{row['support']:>9d}")
-    keys = (("macro_f1", "macro-F1"), ("weighted_f1", "weighted F1"), ("accuracy", "accuracy (WA)"), ("unweighted_accuracy", "UA"))
     head = f"  {'':16}{'model':>8}" + (f"{'majority':>10}" if baseline else "")
     lines.append(head)
-    for key, label in keys:
+    for key, label in HEADLINE:
         lines.append(f"  {label:16}{metrics[key]:>8.3f}" + (f"{baseline[key]:>10.3f}" if baseline else ""))
     if metrics["classes_without_support"]:
         lines.append(f"  no support: {', '.join(metrics['classes_without_support'])}")

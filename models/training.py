@@ -18,7 +18,7 @@ from models.balance import balance, class_weights
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
 from preprocessing.emotions import EMOTIONS
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.versions import package_versions
 
 log = logging.getLogger(__name__)

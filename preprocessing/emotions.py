@@ -6,6 +6,7 @@ Every softmax column, confusion-matrix row and label index in the project uses
 from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+N_CLASSES = len(EMOTIONS)
 EMOTION_INDEX: dict[str, int] = {name: i for i, name in enumerate(EMOTIONS)}
 
 # Spellings seen in the corpora that mean one of the seven emotions.

@@ -22,14 +22,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing import atomic, output_folder
-from preprocessing.bindings import file_binding
-from preprocessing.audio import AudioSettings
-from preprocessing.corpus import CorpusReading, LabelPolicy, nothing_usable, read_corpus, require_segments
+from preprocessing.storage import atomic
+from preprocessing.storage import output_folder
+from preprocessing.storage.bindings import file_binding
+from preprocessing.features.audio import AudioSettings
+from preprocessing.readers import read_corpus
+from preprocessing.readers.segments import CorpusReading, LabelPolicy, nothing_usable, require_segments
 from preprocessing.emotions import EMOTIONS
-from preprocessing.feature_store import MANIFEST_VERSION
+from preprocessing.storage.feature_store import MANIFEST_VERSION
 from preprocessing.split import SPLITS, check_no_group_crosses, make_split_table
-from preprocessing.text import (MecabTokenizer, TextSettings, TranscriptError, clean_transcript,
+from preprocessing.features.text import (MecabTokenizer, TextSettings, TranscriptError, clean_transcript,
                                 count_control_characters, read_transcript)
 from preprocessing.versions import package_versions
 
@@ -149,7 +151,7 @@ def _raw_transcript(root: Path, row) -> tuple[str, str | None]:
 
 
 def _bio(reading: CorpusReading):
-    from preprocessing import bio
+    from preprocessing.features import bio
 
     frame = reading.segments
     root = reading.root
@@ -179,8 +181,8 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
 
 
 def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
-    from preprocessing import bio
-    from preprocessing.audio_store import default_workers, extract_to_npy
+    from preprocessing.features import bio
+    from preprocessing.features.audio_store import default_workers, extract_to_npy
 
     started = time.perf_counter()
     timings: dict[str, float] = {}

@@ -17,10 +17,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from preprocessing.audio import AudioSettings
-from preprocessing.corpus import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
+from preprocessing.features.audio import AudioSettings
+from preprocessing.readers.segments import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
 from preprocessing.emotions import EMOTIONS
-from preprocessing.output_folder import OutputFolderError
+from preprocessing.storage.output_folder import OutputFolderError
 from preprocessing.split import SplitError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     data = args.data
     if data is None:
-        from preprocessing.demo import generate_demo
+        from preprocessing.demo_corpus.writer import generate_demo
 
         demo_dir = args.demo_dir or (DEFAULT_DEMO.parent / args.demo_layout)
         kwargs = {"layout": args.demo_layout, "seed": args.seed}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing.bio import BioSources
+from preprocessing.features.bio import BioSources
 
 START = np.datetime64("2020-08-21T11:28:57.250", "ms")
 

@@ -13,8 +13,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_features(tmp_path_factory) -> Path:
     """A prepared feature folder of a 3-session demo corpus (audio, text, bio; 3 folds; 1 s audio maps)."""
-    from preprocessing.audio import AudioSettings
-    from preprocessing.demo import generate_demo
+    from preprocessing.features.audio import AudioSettings
+    from preprocessing.demo_corpus.writer import generate_demo
     from preprocessing.pipeline import PrepareOptions, prepare
 
     root = tmp_path_factory.mktemp("tiny_corpus")
@@ -27,7 +27,7 @@ def tiny_features(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_fs(tiny_features):
-    from preprocessing.feature_store import FeatureSet
+    from preprocessing.storage.feature_store import FeatureSet
 
     return FeatureSet.load(tiny_features)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preprocessing.audio import AudioError, AudioSettings, features_for_file
-from preprocessing.audio_store import extract_to_npy
+from preprocessing.features.audio import AudioError, AudioSettings, features_for_file
+from preprocessing.features.audio_store import extract_to_npy
 from tests.kemdy_fixtures import write_wav
 
 SETTINGS = AudioSettings(max_frames=100)

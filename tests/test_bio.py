@@ -1,4 +1,4 @@
-"""Tests of preprocessing/bio.py: parsing by position, segment selection, statistics, robustness."""
+"""Tests of preprocessing/features/bio.py: parsing by position, segment selection, statistics, robustness."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from preprocessing import bio
-from preprocessing.bio import (
+from preprocessing.features import bio
+from preprocessing.features.bio import (
     FEATURE_NAMES,
     SIGNALS,
     BioFormatError,

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from preprocessing import bio
-from preprocessing.bio_rows import MAX_CHARS, simple_columns
+from preprocessing.features import bio
+from preprocessing.features.bio_rows import MAX_CHARS, simple_columns
 
 CLEAN = (
     "1.006383,2020-0706-1241-55-000\n"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from preprocessing.feature_store import FeatureSet
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.split import _grouped_folds, assign_folds
 from tests.kemdy_fixtures import write_wav
 
@@ -54,7 +54,7 @@ def test_no_speaker_crosses_train_valid_test_when_some_rows_have_none(tmp_path):
 
 def test_kemdy_sessions_never_cross(tiny_fs):
     """The session comes from the segment ID itself, not from the reader's group column."""
-    from preprocessing.segment_ids import parse_segment_id
+    from preprocessing.readers.segment_ids import parse_segment_id
 
     fs = tiny_fs
     sessions = [parse_segment_id(i, "kemdy20").session for i in fs.splits["id"]]
@@ -149,10 +149,10 @@ def test_batch_prediction_reports_a_bad_row_and_writes_the_others(tiny_weights, 
 
 def test_fitted_state_and_balancing_see_training_rows_only(tiny_fs, monkeypatch):
     """The normaliser, the vocabulary, the scaler and the balancing get exactly the training rows' data."""
-    from models import bio as bio_model
-    from models import text as text_model
+    from models.modalities import bio as bio_model
+    from models.modalities import text as text_model
     from models import training
-    from models import wav as wav_model
+    from models.modalities import wav as wav_model
     from models.cli import SMOKE_HYPER
     from models.modalities import MODALITIES
     from models.training import TrainOptions, train_modality

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preprocessing import demo_signals as sig
-from preprocessing.demo import MARKER_NAME, generate_demo
-from preprocessing.demo_plan import LABEL_PRIOR, TIE_ORDER
+from preprocessing.demo_corpus import signals as sig
+from preprocessing.demo_corpus.writer import MARKER_NAME, generate_demo
+from preprocessing.demo_corpus.plan import LABEL_PRIOR, TIE_ORDER
 from preprocessing.emotions import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -37,7 +37,7 @@ def tree(folder: Path) -> dict[str, str]:
 
 def temp_files(folder: Path) -> list[Path]:
     """Leftovers of a run: temporary and hidden files (the folder's lock file stays on purpose)."""
-    from preprocessing.output_folder import LOCK_NAME
+    from preprocessing.storage.output_folder import LOCK_NAME
 
     return sorted(p for p in folder.rglob("*")
                   if p.name.endswith(".tmp") or (p.name.startswith(".") and p.is_file() and p.name != LOCK_NAME))
@@ -79,7 +79,7 @@ def interrupted_prepare(tmp_path_factory):
     """A corpus big enough for audio extraction to take seconds, prepared four ways at once:
     uninterrupted, killed (SIGKILL), interrupted (SIGINT) and terminated (SIGTERM, with two
     feature workers) once some files are cached."""
-    from preprocessing.demo import generate_demo
+    from preprocessing.demo_corpus.writer import generate_demo
 
     base = tmp_path_factory.mktemp("interrupt")
     corpus = generate_demo(base / "KEMDy20", sessions=6, segments_per_session=40, seed=0)
@@ -164,7 +164,7 @@ def test_sigterm_ends_workers_and_resumes(interrupted_prepare, capsys) -> None:
 @pytest.fixture
 def prepared_small(tmp_path):
     """A small demo corpus prepared once; returns (corpus, out, output digests)."""
-    from preprocessing.demo import generate_demo
+    from preprocessing.demo_corpus.writer import generate_demo
     from preprocessing.pipeline import PrepareOptions, prepare
 
     corpus = generate_demo(tmp_path / "KEMDy20", sessions=3, segments_per_session=12, seed=0)
@@ -205,7 +205,7 @@ def test_leftovers_corrupt_cache_and_manifest_are_handled(prepared_small, caplog
 def test_run_stopped_half_way_leaves_no_stale_manifest(prepared_small, monkeypatch) -> None:
     """Outputs of another setting written before an interruption are never taken as up to date."""
     from preprocessing import pipeline
-    from preprocessing.audio import AudioSettings
+    from preprocessing.features.audio import AudioSettings
     from preprocessing.pipeline import PrepareOptions, prepare
 
     corpus, out, expected = prepared_small
@@ -307,7 +307,7 @@ def _pickled_array(marker: Path) -> np.ndarray:
 
 def _rebind(features: Path, name: str) -> None:
     """Make manifest.json vouch for the replaced file, as an attacker would."""
-    from preprocessing.bindings import file_digest
+    from preprocessing.storage.bindings import file_digest
 
     manifest = json.loads((features / "manifest.json").read_text())
     manifest["bindings"][name].update(sha256=file_digest(features / name), bytes=(features / name).stat().st_size)
@@ -317,7 +317,7 @@ def _rebind(features: Path, name: str) -> None:
 def test_pickled_features_are_refused(tiny_features: Path, tmp_path: Path, capsys) -> None:
     """A bio.npz whose array is a pickle that runs code: refused, and the code never runs."""
     from models.cli import main
-    from preprocessing.feature_store import FeatureSet
+    from preprocessing.storage.feature_store import FeatureSet
 
     features = tmp_path / "features"
     marker = tmp_path / "marker"
@@ -339,9 +339,9 @@ def test_pickled_features_are_refused(tiny_features: Path, tmp_path: Path, capsy
 
 def test_pickled_audio_features_and_cache_are_never_unpickled(tiny_features: Path, tmp_path: Path) -> None:
     """The same payload as audio.npy and as every audio cache entry: refused or ignored, never run."""
-    from preprocessing import audio_cache
-    from preprocessing.audio import AudioSettings
-    from preprocessing.feature_store import FeatureSet
+    from preprocessing.features import audio_cache
+    from preprocessing.features.audio import AudioSettings
+    from preprocessing.storage.feature_store import FeatureSet
 
     features = tmp_path / "features"
     marker = tmp_path / "marker"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from preprocessing import mfcc
+from preprocessing.features import mfcc
 
 SETTINGS = [
     dict(sr=16000, n_mfcc=40, n_mels=64, n_fft=400, hop_length=160),

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from models import artifacts, balance as balance_module, training
-from models.bio import build_bio_model
+from models.modalities.bio import build_bio_model
 from models.modalities import MODALITIES
-from models.text import build_text_model, encode, fit_vocabulary
+from models.modalities.text import build_text_model, encode, fit_vocabulary
 from models.training import TrainOptions, train_modality
-from models.wav import build_wav_model
-from preprocessing.demo import generate_demo
-from preprocessing.feature_store import FeatureSet
+from models.modalities.wav import build_wav_model
+from preprocessing.demo_corpus.writer import generate_demo
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.run import main as run_main
 
 SMALL = {"wav": {"filters": (16, 32)}, "text": {"embedding_dim": 16, "units": 16}, "bio": {"hidden": (32,)}}

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from preprocessing import audio_cache, npy_rows
-from preprocessing.audio import AudioSettings
-from preprocessing.npy_rows import NpyRows
+from preprocessing.features import audio_cache
+from preprocessing.storage import npy_rows
+from preprocessing.features.audio import AudioSettings
+from preprocessing.storage.npy_rows import NpyRows
 
 
 def test_rows_written_in_any_order_load_as_one_array(tmp_path):

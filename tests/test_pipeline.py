@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from preprocessing.demo import generate_demo
-from preprocessing.feature_store import FeatureSet
+from preprocessing.demo_corpus.writer import generate_demo
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.run import main as run_main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -34,8 +34,9 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings, strategies as st
 
-from preprocessing.corpus import CorpusError, LabelPolicy, read_annotation_rows, read_corpus
-from preprocessing.segment_ids import SegmentIdError, parse_segment_id, with_session
+from preprocessing.readers import read_corpus
+from preprocessing.readers.segments import CorpusError, LabelPolicy, read_annotation_rows
+from preprocessing.readers.segment_ids import SegmentIdError, parse_segment_id, with_session
 from tests.kemdy_fixtures import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +227,7 @@ def out_locked(base: Path, demo: Path) -> list[str]:
     """--out a folder whose lock another process holds (taken with flock, as a running run.py holds it)."""
     import fcntl
 
-    from preprocessing.output_folder import LOCK_NAME
+    from preprocessing.storage.output_folder import LOCK_NAME
 
     (base / "out").mkdir()
     fd = os.open(base / "out" / LOCK_NAME, os.O_RDWR | os.O_CREAT)
@@ -1023,7 +1024,7 @@ def _ids(cases: list[Case]) -> list[str]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     """A pristine 5-session demo corpus (KEMDy20 layout, 12 segments per session)."""
-    from preprocessing.demo import generate_demo
+    from preprocessing.demo_corpus.writer import generate_demo
 
     return generate_demo(tmp_path_factory.mktemp("demo") / "KEMDy20", sessions=5, segments_per_session=12, seed=0)
 

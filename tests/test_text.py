@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from preprocessing.text import (ENCODINGS, MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
+from preprocessing.features.text import (ENCODINGS, MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
                                 decode_transcript, read_transcript)
 
 

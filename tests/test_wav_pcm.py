@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preprocessing import audio
-from preprocessing.audio import AudioError, AudioSettings
-from preprocessing.wav_pcm import HEAD_BYTES, parse_header
+from preprocessing.features import audio
+from preprocessing.features.audio import AudioError, AudioSettings
+from preprocessing.features.wav_pcm import HEAD_BYTES, parse_header
 
 
 def _write(path, seconds=1.3, rate=16000, channels=1, subtype="PCM_16"):

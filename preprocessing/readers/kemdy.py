@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, read_annotation_rows, segment_frame, to_float
-from preprocessing.segment_ids import SegmentIdError, parse_segment_id, with_session
+from preprocessing.readers.segments import (
+    CorpusError, CorpusReading, LabelPolicy, Reader, read_annotation_rows, segment_frame, to_float,
+)
+from preprocessing.readers.segment_ids import SegmentIdError, parse_segment_id, with_session
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +189,13 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
         reading.skip(seg_id, "no row with the speaker's own label (only listener rows)")
     reading.segments = segment_frame(rows_out)
     return reading
+
+
+def _has_annotation(pattern: str) -> Callable[[Path], bool]:
+    return lambda path: path.is_dir() and any((path / "annotation").glob(pattern))
+
+
+KEMDY20 = Reader("kemdy20", _has_annotation("Sess*_eval.csv"), lambda path, policy, options: read_kemdy20(path, policy),
+                 "a KEMDy20 folder (annotation/SessNN_eval.csv)")
+KEMDY19 = Reader("kemdy19", _has_annotation("Session*_[FM]_res.csv"), lambda path, policy, options: read_kemdy19(path, policy),
+                 "a KEMDy19 folder (annotation/SessionNN_F_res.csv)")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from preprocessing.emotions import EMOTION_INDEX, EMOTIONS
-from preprocessing.bindings import file_digest, ids_digest
+from preprocessing.storage.bindings import file_digest, ids_digest
 from preprocessing.split import split_fingerprint, split_for_fold
 
 MANIFEST_VERSION = 2  # the version preprocessing.pipeline writes

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing.audio import AudioSettings
+from preprocessing.features.audio import AudioSettings
 
 _NUMBERS = struct.Struct("<qd")  # frames (int64), duration in s (float64)
 FORMAT = "mfcc-1"  # part of every key: entries of another layout are simply not found

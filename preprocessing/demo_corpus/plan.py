@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from preprocessing import demo_signals as sig
+from preprocessing.demo_corpus import signals as sig
 from preprocessing.emotions import EMOTIONS
 
 # Prior of the speakers' own emotions: KEMDy-like (mostly neutral), with enough minority examples to learn.

@@ -1,4 +1,4 @@
-"""The segment table every reader produces, and the choice of reader for a path.
+"""The segment table every reader produces, and the record of what a reader left out.
 
 A segment table is a pandas DataFrame with one row per labelled segment and the
 columns in ``SEGMENT_COLUMNS``. File columns (``wav``, ``txt``, ``eda``, ``temp``,
@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -94,6 +95,27 @@ class CorpusReading:
         return counts
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """Reader options from the command line / settings (readers ignore those they do not use)."""
+
+    missing_group: str = "error"  # table rows without a group value: "error" or "own"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One corpus layout: how to recognise it and how to read it into a segment table.
+
+    ``detect(path) -> bool``; ``read(path, policy, options) -> CorpusReading``;
+    ``description`` completes "neither ... nor ..." when no reader recognises a path.
+    """
+
+    name: str
+    detect: Callable[[Path], bool]
+    read: Callable[[Path, LabelPolicy, ReadOptions], CorpusReading]
+    description: str
+
+
 def read_annotation_rows(path: Path, n_columns: int) -> list[tuple[int, list[str]]]:
     """Read a two-header-row KEMDy annotation CSV by position.
 
@@ -155,42 +177,6 @@ def to_float(text: str) -> float:
         return float(text)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def detect_layout(path: Path) -> str:
-    """Return "kemdy20", "kemdy19" or "table" for a corpus path, or raise CorpusError."""
-    path = Path(path)
-    if path.is_file():
-        if path.suffix.lower() in (".csv", ".tsv"):
-            return "table"
-        raise CorpusError(f"{path}: a corpus table must be a .csv or .tsv file")
-    if not path.is_dir():
-        raise CorpusError(f"{path}: no such file or folder")
-    annotation = path / "annotation"
-    if annotation.is_dir():
-        if any(annotation.glob("Sess*_eval.csv")):
-            return "kemdy20"
-        if any(annotation.glob("Session*_[FM]_res.csv")):
-            return "kemdy19"
-    raise CorpusError(
-        f"{path}: neither a KEMDy20 folder (annotation/SessNN_eval.csv) nor a KEMDy19 folder "
-        f"(annotation/SessionNN_F_res.csv); pass a .csv table for other corpora"
-    )
-
-
-def read_corpus(path: Path, policy: LabelPolicy, *, missing_group: str = "error") -> CorpusReading:
-    """Read any supported corpus into a segment table (``missing_group``: see table_corpus.read_table)."""
-    from preprocessing import kemdy, table_corpus
-
-    layout = detect_layout(path)
-    if layout == "kemdy20":
-        reading = kemdy.read_kemdy20(Path(path), policy)
-    elif layout == "kemdy19":
-        reading = kemdy.read_kemdy19(Path(path), policy)
-    else:
-        reading = table_corpus.read_table(Path(path), policy, missing_group=missing_group)
-    require_segments(reading, Path(path), "segments")
-    return reading
 
 
 def require_segments(reading: CorpusReading, path: Path, what: str) -> None:

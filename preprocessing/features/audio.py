@@ -111,7 +111,7 @@ def _read_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, 
 
 def _read_pcm16_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, int] | None:
     """As _read_window for a plain 16-bit PCM WAV, read directly; None for any other file."""
-    from preprocessing import wav_pcm
+    from preprocessing.features import wav_pcm
 
     with open(path, "rb") as handle:
         layout = wav_pcm.parse_header(handle.read(wav_pcm.HEAD_BYTES), os.fstat(handle.fileno()).st_size)
@@ -153,7 +153,7 @@ def _refuse_truncated_wav(path: Path) -> None:
 
 def mfcc_frames(signal: np.ndarray, settings: AudioSettings) -> np.ndarray:
     """Mono signal (samples,) -> its MFCCs (n_mfcc, frames) float32, at most ``max_frames`` frames."""
-    from preprocessing import mfcc as fast  # librosa's MFCC and delta, bit for bit, without per-call set-up
+    from preprocessing.features import mfcc as fast  # librosa's MFCC and delta, bit for bit, without per-call set-up
 
     signal = signal[: settings.window_samples]
     mfcc = fast.mfcc(
@@ -169,7 +169,7 @@ def map_from_mfcc(mfcc: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray
     Frames past the end of a short signal are zero; the model's normaliser treats
     them as padding (it receives the frame count).
     """
-    from preprocessing import mfcc as fast
+    from preprocessing.features import mfcc as fast
 
     frames = mfcc.shape[1]
     parts = [mfcc]

@@ -20,10 +20,10 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from preprocessing.atomic import atomic_path
-from preprocessing import audio_cache
-from preprocessing.audio import AudioError, AudioSettings, map_from_mfcc, mfcc_for_file
-from preprocessing.npy_rows import NpyRows
+from preprocessing.storage.atomic import atomic_path
+from preprocessing.features import audio_cache
+from preprocessing.features.audio import AudioError, AudioSettings, map_from_mfcc, mfcc_for_file
+from preprocessing.storage.npy_rows import NpyRows
 from preprocessing.stopping import ignore_in_worker
 
 log = logging.getLogger(__name__)

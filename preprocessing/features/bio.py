@@ -29,8 +29,8 @@ import pandas as pd
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import butter, detrend, find_peaks, sosfiltfilt
 
-from preprocessing.bio_rows import simple_columns
-from preprocessing.segment_ids import with_session
+from preprocessing.features.bio_rows import simple_columns
+from preprocessing.readers.segment_ids import with_session
 
 logger = logging.getLogger(__name__)
 

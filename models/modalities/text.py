@@ -1,10 +1,21 @@
-"""Text model: embedding + (bidirectional) LSTM over Mecab morphemes, and its vocabulary."""
+"""The text modality: Mecab morphemes -> embedding + (bidirectional) LSTM, with its vocabulary.
+
+A new transcript is cleaned and tokenised by ``preprocessing.features.text`` with the
+sidecar's settings, then encoded with the vocabulary fitted on the training rows.
+"""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from models.modalities.base import InputError, settings_from
+from preprocessing.emotions import N_CLASSES
+from preprocessing.features.text import MecabTokenizer, TextSettings, clean_transcript
+from preprocessing.storage.feature_store import FeatureSet
 
 PAD, OOV = 0, 1
 
@@ -56,3 +67,50 @@ def encode(token_lists: Sequence[Sequence[str]], state: dict) -> np.ndarray:
         ids = [index.get(t, OOV) for t in tokens[:seq_len]]
         out[row, : len(ids)] = ids
     return out
+
+
+@dataclass(frozen=True)
+class TextModality:
+    name: str = "text"
+    feature: str = "text"
+    default_balance: str = "oversample"
+
+    def feature_settings(self, fs: FeatureSet) -> dict:
+        return fs.manifest["settings"]["text"]
+
+    def available(self, fs: FeatureSet) -> np.ndarray:
+        return np.array([bool(r["tokens"]) for r in fs.text], dtype=bool)
+
+    def fit_state(self, fs: FeatureSet, rows: np.ndarray) -> dict:
+        return {"vocabulary": fit_vocabulary([fs.text[i]["tokens"] for i in rows])}
+
+    def inputs(self, fs: FeatureSet, rows: np.ndarray, state: dict) -> np.ndarray:
+        return self.encode([fs.text[i]["tokens"] for i in rows], state)
+
+    def encode(self, token_lists: list[list[str]], state: dict) -> np.ndarray:
+        """Morpheme lists -> (n, seq_len) int32 token IDs."""
+        return encode(token_lists, state["vocabulary"])
+
+    def encoder(self, sidecar: dict, source: Path | None = None):
+        """A callable: a transcript -> model input (1, seq_len); the tokenizer is built once."""
+        tokenizer, state = MecabTokenizer(settings_from(TextSettings, sidecar)), sidecar["state"]
+
+        def encode_text(raw: str, source: str = "text") -> np.ndarray:
+            try:
+                str(raw).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(f"{source}: not valid text (undecodable bytes)") from None
+            text, _ = clean_transcript(raw)
+            if not text:
+                what = "empty text" if not str(raw).strip() else f"nothing left after removing transcriber tags from {raw!r}"
+                raise InputError(f"{source}: {what}")
+            tokens = tokenizer.tokenize(text)
+            if not tokens:
+                raise InputError(f"{source}: no morphemes in {text!r}")
+            return self.encode([tokens], state)
+
+        return encode_text
+
+    def build(self, feature_settings: dict, state: dict, hyper: dict):
+        vocabulary = state["vocabulary"]
+        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], N_CLASSES, **hyper)

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing.corpus import CorpusError, CorpusReading, LabelPolicy, segment_frame
+from preprocessing.readers.segments import CorpusError, CorpusReading, LabelPolicy, Reader, segment_frame
+
+TABLE_SUFFIXES = (".csv", ".tsv")
 
 _OPTIONAL = ("session", "speaker", "gender", "valence", "arousal")
 MISSING_GROUP_POLICIES = ("error", "own")
@@ -145,3 +147,8 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
         })
     reading.segments = segment_frame(rows)
     return reading
+
+
+READER = Reader("table", lambda path: path.is_file() and path.suffix.lower() in TABLE_SUFFIXES,
+                lambda path, policy, options: read_table(path, policy, missing_group=options.missing_group),
+                "a .csv or .tsv table")

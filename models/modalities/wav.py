@@ -1,9 +1,19 @@
-"""Audio model: a small CNN over MFCC + delta maps, and its input normaliser."""
+"""The wav modality: MFCC + delta maps -> a small 1-D CNN, with its per-channel normaliser.
+
+Training, evaluation and prediction all encode through ``WavModality``; a new audio file
+goes through ``preprocessing.features.audio.features_for_file`` with the sidecar's settings.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from preprocessing.audio import AudioSettings
+from models.modalities.base import InputError, settings_from
+from preprocessing.emotions import N_CLASSES
+from preprocessing.features.audio import AudioError, AudioSettings, features_for_file
+from preprocessing.storage.feature_store import FeatureSet
 
 
 def build_wav_model(frames: int, channels: int, n_classes: int, *,
@@ -84,3 +94,48 @@ def normalise(maps: np.ndarray, frames: np.ndarray, state: dict) -> np.ndarray:
 
 def model_shape(settings: AudioSettings) -> dict:
     return {"frames": settings.max_frames, "channels": settings.channels}
+
+
+@dataclass(frozen=True)
+class WavModality:
+    name: str = "wav"
+    feature: str = "audio"
+    default_balance: str = "smote"
+
+    def feature_settings(self, fs: FeatureSet) -> dict:
+        return fs.manifest["settings"]["audio"]
+
+    def available(self, fs: FeatureSet) -> np.ndarray:
+        if "has_audio" not in fs.segments.columns:
+            return np.ones(len(fs.segments), dtype=bool)
+        return fs.segments["has_audio"].astype(str).str.lower().eq("true").to_numpy()
+
+    def fit_state(self, fs: FeatureSet, rows: np.ndarray) -> dict:
+        return {"normaliser": fit_normaliser(fs.audio[np.sort(rows)], fs.audio_frames[np.sort(rows)])}
+
+    def inputs(self, fs: FeatureSet, rows: np.ndarray, state: dict) -> np.ndarray:
+        return self.encode(fs.audio[rows], fs.audio_frames[rows], state)
+
+    def encode(self, maps: np.ndarray, frames: np.ndarray, state: dict) -> np.ndarray:
+        """Raw MFCC maps (n, T, C) and real frame counts (n,) -> model input (n, T, C)."""
+        return normalise(maps, frames, state["normaliser"])
+
+    def encoder(self, sidecar: dict, source: Path | None = None):
+        """A callable: an audio file (any rate, mono or stereo, any length) -> model input (1, T, C)."""
+        settings, state = settings_from(AudioSettings, sidecar), sidecar["state"]
+
+        def encode_file(path: Path, source: str | None = None) -> np.ndarray:
+            path = Path(path)
+            if not path.is_file():
+                raise InputError(f"{path}: no such audio file")
+            try:
+                feats, frames, _ = features_for_file(path, settings)
+            except AudioError as exc:
+                raise InputError(str(exc)) from None
+            return self.encode(feats[None], np.asarray([frames]), state)
+
+        return encode_file
+
+    def build(self, feature_settings: dict, state: dict, hyper: dict):
+        shape = model_shape(AudioSettings(**feature_settings))
+        return build_wav_model(shape["frames"], shape["channels"], N_CLASSES, **hyper)

@@ -1,0 +1,25 @@
+"""What every modality definition shares: the input error and reading settings back from a sidecar.
+
+A modality definition (``wav``, ``text``, ``bio``) is one object that knows, for its modality:
+``feature`` (the prepared feature it reads), ``default_balance``, ``feature_settings(fs)``,
+``available(fs) -> (n,) bool``, ``fit_state(fs, rows)`` (fitted on training rows only,
+JSON-able, kept in the sidecar), ``inputs(fs, rows, state)`` (training and evaluation),
+``encoder(sidecar, source)`` (a callable ``(raw input, name for errors)`` turning one new input into the same model input, for
+prediction) and ``build(feature_settings, state, hyper)`` (the Keras model).
+"""
+from __future__ import annotations
+
+from models.artifacts import ModelFileError
+
+
+class InputError(ValueError):
+    """An input that cannot be used; the one-line message names it and the reason."""
+
+
+def settings_from(cls, sidecar: dict, drop: tuple[str, ...] = ()):
+    """The frozen settings dataclass ``cls`` from a sidecar's feature settings."""
+    values = {k: v for k, v in sidecar["feature_settings"].items() if k not in drop}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ModelFileError(f"{sidecar['modality']} model: its feature settings do not fit this version ({exc})") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import peak_rss_mb, stopwatch
+from models.modalities import MODALITIES
 
 
 def warmup() -> dict:
@@ -96,7 +97,7 @@ def train_weights(features: str, weights: str, epochs: int = 1) -> dict:
 
     fs = FeatureSet.load(Path(features))
     with stopwatch() as t:
-        for name in ("wav", "text", "bio"):
+        for name in MODALITIES:
             train_modality(get_modality(name), fs, TrainOptions(epochs=epochs, verbose=False), weights_dir=Path(weights))
     return {"seconds": t.wall}
 
@@ -107,7 +108,7 @@ def predict_latency(weights: str, item: dict, iterations: int, batch: int) -> di
     from ensemble.prediction import Predictor
     from ensemble.voting import ModelScores, soft_vote
 
-    names = ["wav", "text", "bio"]
+    names = list(MODALITIES)
     with stopwatch() as load:
         predictor = Predictor(Path(weights), names)
         for name in names:

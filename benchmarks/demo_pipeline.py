@@ -16,6 +16,7 @@ import uuid
 from benchmarks import cli
 from benchmarks.measure import median, run_command
 from benchmarks.report import load_average, target_line
+from models.modalities import MODALITIES
 
 NAME = "demo_pipeline"
 COLUMNS = [("step", "step", ""), ("seconds", "wall s (median)", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]
@@ -28,7 +29,7 @@ def steps(folder, quick: bool) -> list[tuple[str, list[str]]]:
         ("preprocessing/run.py (generates the demo corpus)",
          ["preprocessing/run.py", "--demo-dir", str(folder / "demo_corpus"), "--out", str(features), "--quiet"]),
         *[(f"models/train_{m}.py", [f"models/train_{m}.py", "--features", str(features), "--weights", str(weights), *smoke])
-          for m in ("wav", "text", "bio")],
+          for m in MODALITIES],
         ("ensemble/vote.py", ["ensemble/vote.py", "--weights", str(weights), "--features", str(features), "--report", str(folder / "reports")]),
     ]
 

@@ -25,6 +25,7 @@ from benchmarks.measure import median, percentile, run_case, run_command
 from benchmarks.report import load_average, target_line
 from benchmarks.training import prepared_features
 from benchmarks.utterance import predict_command, utterance_spec
+from models.modalities import MODALITIES
 
 NAME = "prediction"
 COLUMNS = [("what", "what", ""), ("median_ms", "median ms", ",.1f"), ("p95_ms", "p95 ms", ",.1f"),
@@ -34,7 +35,7 @@ COLUMNS = [("what", "what", ""), ("median_ms", "median ms", ",.1f"), ("p95_ms", 
 def model_set(corpus: Path, data_dir: Path) -> Path:
     """Three models trained for one epoch on the corpus (made once)."""
     weights = data_dir / "weights" / corpus.name
-    if not all((weights / f"{n}.json").is_file() for n in ("wav", "text", "bio")):
+    if not all((weights / f"{n}.json").is_file() for n in MODALITIES):
         print(f"training a model set for one epoch into {weights} ...", flush=True)
         run_case("train_weights", {"features": str(prepared_features(corpus, data_dir)), "weights": str(weights)})
     return weights

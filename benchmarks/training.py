@@ -14,9 +14,10 @@ from benchmarks import cli
 from benchmarks.corpora import demo_corpus
 from benchmarks.measure import BLAS_ENV, median, run_case
 from benchmarks.report import load_average
+from models.modalities import MODALITIES
 
 NAME = "training"
-MODELS = ("wav", "text", "bio")
+MODELS = tuple(MODALITIES)
 COLUMNS = [("model", "model", ""), ("train_rows", "training rows", ","), ("fit_rows", "rows per epoch", ","),
            ("valid_rows", "validation rows", ","), ("first_epoch", "first epoch s", ".2f"), ("epoch_seconds", "epoch s (median)", ".2f"),
            ("rows_per_s", "rows/s", ",.0f"), ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.modalities import BioFiles
+from models.modalities import MODALITIES, BioFiles
 from ensemble.prediction import Failure, Item, ItemPrediction
 from preprocessing.storage import atomic
 from preprocessing.readers.segments import CorpusError
@@ -84,7 +84,7 @@ def _bio_window(record: dict):
 def needed_models(items: list[Item]) -> list[str]:
     """The models any item has input for, in the project order."""
     needed = {name for item in items for name in item.modalities()}
-    return [name for name in ("wav", "text", "bio") if name in needed]
+    return [name for name in MODALITIES if name in needed]
 
 
 def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False) -> pd.DataFrame:
@@ -94,14 +94,14 @@ def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False
         row = {"id": p.id, "label": EMOTIONS[int(p.probabilities.argmax())]}
         row.update({e: round(float(v), 6) for e, v in zip(EMOTIONS, p.probabilities)})
         if per_model:
-            for name in ("wav", "text", "bio"):
+            for name in MODALITIES:
                 values = p.per_model.get(name)
                 row.update({f"{name}_{e}": (round(float(values[k]), 6) if values is not None else None)
                             for k, e in enumerate(EMOTIONS)})
         rows.append(row)
     columns = ["id", "label", *EMOTIONS]
     if per_model:
-        columns += [f"{name}_{e}" for name in ("wav", "text", "bio") for e in EMOTIONS]
+        columns += [f"{name}_{e}" for name in MODALITIES for e in EMOTIONS]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ensemble.options import add_weight_option, setup
 
-MODEL_NAMES = ("wav", "text", "bio")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --table or single inputs (--wav/--text/--eda/...), not both")
     if not args.table and not single_given:
         parser.error("nothing to predict: give --wav and/or --text (and bio files), or --table")
-    if args.modality_weights and set(args.modality_weights) - set(MODEL_NAMES):
-        parser.error(f"--modality-weights: unknown model(s) {', '.join(sorted(set(args.modality_weights) - set(MODEL_NAMES)))}")
+    from models.modalities import MODALITIES
+
+    if args.modality_weights and set(args.modality_weights) - set(MODALITIES):
+        parser.error(f"--modality-weights: unknown model(s) {', '.join(sorted(set(args.modality_weights) - set(MODALITIES)))}")
     setup(args.verbose)
     from ensemble import batch
     from models.modalities import InputError

@@ -1,7 +1,7 @@
 """Bad input, end to end: every case below gets a clear outcome.
 
 ``CASES`` is the one list of bad inputs; ``docs/bad-input.md`` is generated from it by
-``python tests/bad_input_table.py``. Areas:
+``python -m tests.bad_input_table``. Areas:
 
 - corpus:      a structural problem; ``preprocessing/run.py`` exits 2 with one ``error: ...`` line.
 - item:        one file or row is skipped, counted in the run summary and listed in skipped.csv.
@@ -358,7 +358,7 @@ CORPUS_CASES = [
     Case("corpus", "table_open_quote", "table that is not valid CSV (unclosed quote)", _ERROR,
          "…/table.csv: not a readable CSV table (Error tokenizing data. C error: EOF inside string …)", table_open_quote),
     Case("corpus", "table_binary", "binary table", _ERROR,
-         "…/table.csv: not a readable CSV table (not decodable as utf-8 or cp949: …)", table_binary),
+         "…/table.csv: not a readable CSV table (not decodable as utf-8 or cp949)", table_binary),
     Case("corpus", "table_empty", "empty table", _ERROR,
          "…/table.csv: not a readable CSV table (No columns to parse from file)", table_empty),
     Case("corpus", "table_no_usable_label", "table whose every label is outside the seven emotions", _ERROR,
@@ -609,8 +609,8 @@ ITEM_CASES = [
          "wav file missing: wav/Session…/….wav", wav_missing,
          modality="segment", summary="segment: wav file missing", kept=False),
     Case("item", "text_undecodable", "transcript no encoding decodes", _NO_TEXT,
-         "…: not decodable as utf-8, cp949", text_undecodable,
-         modality="text", summary="text: not decodable as utf-8, cp949", kept=True),
+         "…: not decodable as utf-8 or cp949", text_undecodable,
+         modality="text", summary="text: not decodable as utf-8 or cp949", kept=True),
     Case("item", "text_tags_only", "transcript empty after cleaning", _NO_TEXT,
          "transcript empty after removing transcriber tags", text_tags_only,
          modality="text", summary="text: transcript empty after removing transcriber tags", kept=True),
@@ -1334,8 +1334,8 @@ def test_fuzz_nearly_valid_annotation(drop: set[int], cut: int, noise: bytes) ->
 def test_bad_input_doc_is_up_to_date() -> None:
     from tests.bad_input_table import render
 
-    assert DOC.is_file(), "run: python tests/bad_input_table.py"
-    assert DOC.read_text(encoding="utf-8") == render(), "docs/bad-input.md is stale; run: python tests/bad_input_table.py"
+    assert DOC.is_file(), "run: python -m tests.bad_input_table"
+    assert DOC.read_text(encoding="utf-8") == render(), "docs/bad-input.md is stale; run: python -m tests.bad_input_table"
 
 
 def test_cases_are_unique_and_complete() -> None:

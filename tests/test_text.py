@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from preprocessing.features.text import (ENCODINGS, MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
+from preprocessing.encodings import ENCODINGS
+from preprocessing.features.text import (MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
                                 decode_transcript, read_transcript)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocessing.features import wav_pcm
+
 
 class AudioError(ValueError):
     """A recording that cannot be used; the message names the file and the reason."""
@@ -111,8 +113,6 @@ def _read_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, 
 
 def _read_pcm16_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, int] | None:
     """As _read_window for a plain 16-bit PCM WAV, read directly; None for any other file."""
-    from preprocessing.features import wav_pcm
-
     with open(path, "rb") as handle:
         layout = wav_pcm.parse_header(handle.read(wav_pcm.HEAD_BYTES), os.fstat(handle.fileno()).st_size)
         if layout is None:
@@ -134,21 +134,11 @@ def _refuse_truncated_wav(path: Path) -> None:
     and its label describes audio that is not there, so it is refused instead.
     """
     with open(path, "rb") as handle:
-        head = handle.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
-            return
-        size = os.fstat(handle.fileno()).st_size
-        position = 12
-        while position + 8 <= size:
-            handle.seek(position)
-            chunk = handle.read(8)
-            declared = int.from_bytes(chunk[4:], "little")
-            if chunk[:4] == b"data":
-                present = size - position - 8
-                if 0 < declared < 0xFFFFFFFF and present < declared:
-                    raise _truncated(path, declared, present)
-                return
-            position += 8 + declared + (declared & 1)
+        sizes = wav_pcm.data_chunk_sizes(handle)
+    if sizes is not None:
+        declared, present = sizes
+        if 0 < declared < 0xFFFFFFFF and present < declared:
+            raise _truncated(path, declared, present)
 
 
 def mfcc_frames(signal: np.ndarray, settings: AudioSettings) -> np.ndarray:

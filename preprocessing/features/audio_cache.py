@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from preprocessing.features.audio import AudioSettings
+from preprocessing.storage import atomic
 
 _NUMBERS = struct.Struct("<qd")  # frames (int64), duration in s (float64)
 FORMAT = "mfcc-1"  # part of every key: entries of another layout are simply not found
@@ -74,37 +75,11 @@ def read_entry(cache: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
 
 
 def write_entry(cache: Path, settings: AudioSettings, mfcc: np.ndarray, duration: float) -> None:
-    """Write the entry of MFCCs (n_mfcc, frames) atomically (a ``.<name>.<pid>.tmp`` sibling renamed into place)."""
+    """Write the entry of MFCCs (n_mfcc, frames) atomically (a hidden ``.tmp`` sibling renamed into place)."""
     n_mfcc, frames = mfcc.shape
     if n_mfcc != settings.n_mfcc or not 0 < frames <= settings.max_frames:
         raise ValueError(f"MFCCs of shape {mfcc.shape} do not fit the settings")
     padded = np.zeros((settings.n_mfcc, settings.max_frames), dtype="<f4")
     padded[:, :frames] = mfcc
     parts = [_header(settings), _NUMBERS.pack(int(frames), float(duration)), memoryview(padded).cast("B")]
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = -1
-    try:  # everything from the open on, so that Ctrl-C at any point leaves no temporary file
-        try:
-            fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
-        _write_all(fd, parts)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, cache)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_all(fd: int, parts: list) -> None:
-    """writev, continuing with plain writes after a short write."""
-    written = os.writev(fd, parts)
-    if written < sum(memoryview(part).nbytes for part in parts):
-        rest = memoryview(b"".join(parts))[written:]
-        while rest:
-            rest = rest[os.write(fd, rest):]
+    atomic.write_bytes(cache, parts)

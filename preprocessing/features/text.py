@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# cp949 is a superset of euc-kr, so euc-kr files decode as cp949 and need no entry of their own.
-ENCODINGS: tuple[str, ...] = ("utf-8", "cp949")
+from preprocessing.encodings import DESCRIPTION, decode
+
 
 # "(spelling)/(pronunciation)": keep the spelling side.
 _DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
@@ -37,15 +37,11 @@ class TextSettings:
 
 
 def decode_transcript(data: bytes, path: Path | str = "<bytes>") -> str:
-    """Decode transcript bytes trying each of ENCODINGS in turn (utf-8, then cp949)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for encoding in ENCODINGS:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise TranscriptError(f"{path}: not decodable as {', '.join(ENCODINGS)}")
+    """Decode transcript bytes (see ``preprocessing.encodings``); TranscriptError naming ``path`` if none fits."""
+    text = decode(data)
+    if text is None:
+        raise TranscriptError(f"{path}: not decodable as {DESCRIPTION}")
+    return text
 
 
 def read_transcript(path: Path) -> str:

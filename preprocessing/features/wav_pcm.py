@@ -9,9 +9,10 @@ parser returns None.
 """
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -49,23 +50,57 @@ class Pcm16:
         return samples[: frames * self.channels].reshape(frames, self.channels).astype(np.float32) * _SCALE
 
 
+def is_wave(head: bytes) -> bool:
+    """Whether the first 12 bytes are a RIFF/WAVE header."""
+    return len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
+def riff_chunks(read_at: Callable[[int, int], bytes], end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(chunk ID, payload offset, declared payload size) of each chunk of a RIFF/WAVE stream, up to ``end``.
+
+    ``read_at(offset, count)`` returns the stream's bytes there. The one chunk walker for
+    both the fast reader and the truncation check.
+    """
+    position = 12
+    while position + 8 <= end:
+        header = read_at(position, 8)
+        if len(header) < 8:
+            return
+        declared = int.from_bytes(header[4:8], "little")
+        yield header[:4], position + 8, declared
+        position += 8 + declared + (declared & 1)
+
+
 def parse_header(head: bytes, size: int) -> Pcm16 | None:
     """The layout of a plain 16-bit PCM WAV from its first bytes and file size, else None."""
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if not is_wave(head):
         return None
-    position, fmt = 12, None
-    while position + 8 <= len(head):
-        chunk, declared = head[position : position + 4], int.from_bytes(head[position + 4 : position + 8], "little")
+    fmt = None
+    for chunk, offset, declared in riff_chunks(lambda at, count: head[at : at + count], len(head)):
         if chunk == b"fmt ":
-            if declared < _FMT.size or position + 8 + _FMT.size > len(head):
+            if declared < _FMT.size or offset + _FMT.size > len(head):
                 return None
-            fmt = _FMT.unpack_from(head, position + 8)
+            fmt = _FMT.unpack_from(head, offset)
         elif chunk == b"data":
             if fmt is None or declared in (0, 0xFFFFFFFF):
                 return None
             tag, channels, rate, _, align, bits = fmt
             if tag != 1 or bits != 16 or channels < 1 or align != 2 * channels or rate <= 0:
                 return None
-            return Pcm16(rate, channels, position + 8, declared, size - position - 8)
-        position += 8 + declared + (declared & 1)
+            return Pcm16(rate, channels, offset, declared, size - offset)
+    return None
+
+
+def data_chunk_sizes(handle: BinaryIO) -> tuple[int, int] | None:
+    """(declared, present) bytes of a RIFF/WAVE file's data chunk; None if not a WAV or no data chunk."""
+    def read_at(offset: int, count: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(count)
+
+    if not is_wave(read_at(0, 12)):
+        return None
+    size = os.fstat(handle.fileno()).st_size
+    for chunk, offset, declared in riff_chunks(read_at, size):
+        if chunk == b"data":
+            return declared, size - offset
     return None

@@ -16,6 +16,7 @@ from typing import Callable
 
 import pandas as pd
 
+from preprocessing.encodings import DESCRIPTION, decode
 from preprocessing.emotions import normalise_label, split_multi_label
 
 SEGMENT_COLUMNS: tuple[str, ...] = (
@@ -150,12 +151,10 @@ def _decode_annotation(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise CorpusError(f"{path}: not decodable as utf-8 or cp949")
+    text = decode(data)
+    if text is None:
+        raise CorpusError(f"{path}: not decodable as {DESCRIPTION}")
+    return text
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:

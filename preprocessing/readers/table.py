@@ -13,11 +13,13 @@ own group.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from preprocessing.encodings import DESCRIPTION, decode
 from preprocessing.readers.segments import CorpusError, CorpusReading, LabelPolicy, Reader, segment_frame
 
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -36,20 +38,19 @@ def resolve_inside(root: Path, relative: str, *, source: str) -> Path:
 
 
 def load_table(path: Path) -> pd.DataFrame:
-    """The table as text columns (utf-8, else cp949); CorpusError if it is not a readable table."""
+    """The table as text columns (see ``preprocessing.encodings``); CorpusError if it is not a readable table."""
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     kind = "TSV" if sep == "\t" else "CSV"
-    last_error: Exception | None = None
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
-            break
-        except UnicodeDecodeError as exc:
-            last_error = exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-            raise CorpusError(f"{path}: not a readable {kind} table ({_one_line(exc)})") from None
-    else:
-        raise CorpusError(f"{path}: not a readable {kind} table (not decodable as utf-8 or cp949: {_one_line(last_error)})")
+    try:
+        text = decode(path.read_bytes())
+    except OSError as exc:
+        raise CorpusError(f"{path}: not a readable {kind} table ({_one_line(exc)})") from None
+    if text is None:
+        raise CorpusError(f"{path}: not a readable {kind} table (not decodable as {DESCRIPTION})")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CorpusError(f"{path}: not a readable {kind} table ({_one_line(exc)})") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
     return table
 

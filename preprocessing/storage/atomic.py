@@ -25,11 +25,14 @@ _UMASK = _current_umask()
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``."""
+def atomic_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``target`` (``.<name>.<random><suffix>``); on success it replaces ``target``.
+
+    ``suffix`` lets a writer that picks its format by the file name (Keras and ``.h5``) see one.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
@@ -70,6 +73,13 @@ def write_csv(target: Path, frame) -> None:
     """Write a pandas DataFrame as UTF-8 CSV without its index."""
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False, encoding="utf-8")
+
+
+def write_bytes(target: Path, parts: list) -> None:
+    """Write buffers (bytes, memoryviews) one after another."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.writelines(parts)
 
 
 def write_npz(target: Path, **arrays: np.ndarray) -> None:

@@ -50,7 +50,7 @@ def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOpt
         train = TrainOptions(epochs=options.epochs, patience=options.patience, seed=options.seed, test_fold=fold,
                              hyper=options.hyper.get(name, {}), verbose=False)
         result = train_modality(MODALITIES[name], fs, train, weights_dir=None)
-        models[name] = TrainedModel(Path(f"<fold {fold} {name} model>.h5"), result.sidecar, result.model)
+        models[name] = TrainedModel(Path(f"<fold {fold} {name} model>.h5"), result.sidecar, result.model, result.inference)
         if bar is not None:
             bar.update(1)
     return models

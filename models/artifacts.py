@@ -13,8 +13,8 @@ import hashlib
 import json
 import logging
 import shutil
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,32 @@ class ModelFileError(ValueError):
     """A model or sidecar that is missing, inconsistent or unsafe; the message names the file."""
 
 
+class Inference:
+    """Batched inference of one Keras model through one compiled call.
+
+    Keras' ``predict`` sets up a data pipeline on every call, which dominates the latency of
+    predicting one utterance; a ``tf.function`` of the forward pass, built once, does not.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._call = None
+
+    def __call__(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Model inputs (n, ...) -> outputs (n, n_classes) float32."""
+        import tensorflow as tf
+
+        if len(inputs) == 0:
+            return np.zeros((0, int(self.model.outputs[0].shape[-1])), np.float32)
+        first = self._call is None
+        if first:
+            self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        with filtered_stderr() if first else nullcontext():  # the first call compiles, and TensorFlow logs about its kernels
+            outputs = [self._call(tf.convert_to_tensor(inputs[i : i + batch_size])).numpy()
+                       for i in range(0, len(inputs), batch_size)]
+        return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+
+
 @dataclass
 class TrainedModel:
     """A loaded model with its sidecar."""
@@ -59,6 +85,7 @@ class TrainedModel:
     path: Path
     sidecar: dict
     model: object  # keras.Model
+    inference: Inference | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -68,21 +95,9 @@ class TrainedModel:
         """Model inputs (n, ...) -> probabilities (n, 7) in the project emotion order."""
         if len(inputs) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        return np.asarray(predict_fn(self.model, inputs, batch_size), dtype=np.float32)
-
-
-def predict_fn(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Batched inference through a compiled call (avoids Keras' per-call predict overhead)."""
-    import tensorflow as tf
-
-    fn = getattr(model, "_fast_predict", None)
-    if fn is None:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        model._fast_predict = fn
-        with filtered_stderr():  # the first call compiles, and TensorFlow logs about its kernels
-            return predict_fn(model, inputs, batch_size)
-    outputs = [fn(tf.convert_to_tensor(inputs[i : i + batch_size])).numpy() for i in range(0, len(inputs), batch_size)]
-    return np.concatenate(outputs, axis=0)
+        if self.inference is None:
+            self.inference = Inference(self.model)
+        return self.inference(inputs, batch_size)
 
 
 def file_sha256(path: Path) -> str:
@@ -106,16 +121,11 @@ def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
         raise ModelFileError(f"{weights_dir}: {free / 1e6:.2f} MB free, saving {name}.h5 needs about "
                              f"{needed / 1e6:.2f} MB; nothing saved, {unchanged}")
     try:
-        with atomic.atomic_path(target) as tmp:
-            h5_tmp = tmp.with_suffix(".h5")  # Keras picks the format by the suffix
-            try:
-                with _without_legacy_format_warning():
-                    model.save(h5_tmp)
-                sidecar = {**sidecar, "model_sha256": file_sha256(h5_tmp)}
-                validate_sidecar(sidecar, weights_dir / f"{name}.json")
-                h5_tmp.replace(tmp)
-            finally:
-                h5_tmp.unlink(missing_ok=True)
+        with atomic.atomic_path(target, suffix=".tmp.h5") as tmp:  # Keras picks the format by the suffix
+            with _without_legacy_format_warning():
+                model.save(tmp)
+            sidecar = {**sidecar, "model_sha256": file_sha256(tmp)}
+            validate_sidecar(sidecar, weights_dir / f"{name}.json")
             atomic.write_json(weights_dir / f"{name}.json", sidecar)
     except OSError as exc:
         raise ModelFileError(f"{target}: could not be saved ({exc.strerror or exc}); {unchanged}") from None

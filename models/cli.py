@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from models.balance import BALANCE_METHODS
+from models.devices import STRATEGIES
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
@@ -25,6 +26,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                         help="class balancing of the training split (default: smote for wav and bio, oversample for text)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the seed the features were prepared with)")
     parser.add_argument("--test-fold", type=int, default=None, help="use fold K as test and K+1 as validation (default: the stored split)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="tf.distribute strategy: auto (every GPU mirrored; several machines via TF_CONFIG; "
+                        "else one device), mirrored, multi-worker, default (default: auto)")
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: 2 epochs, small model")
     return parser
 
@@ -50,7 +54,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
 
     options = TrainOptions(
         epochs=2 if args.smoke else args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold,
+        patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold, strategy=args.strategy,
         hyper=SMOKE_HYPER[name] if args.smoke else {},
     )
     with stop_signals() as stop:
@@ -62,7 +66,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
                 print(f"error: {args.features} has no {modality.feature} features (modalities: "
                       f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
                 return 2
-            result = train_modality(modality, features, options, args.weights)
+            result = train_modality(modality, features, options, args.weights, stop=stop)
         except KeyboardInterrupt:
             return _interrupted(args.weights, name, stop.exit_code)
         except (FeatureError, ModelFileError, OutputFolderError, ValueError) as exc:

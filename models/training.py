@@ -1,8 +1,9 @@
 """One training routine for every modality.
 
-Fit transforms and balancing on the training rows, train with early stopping on
-validation macro-F1 (restoring the best epoch), score the test rows once, save
-the model with its sidecar.
+Fit transforms and balancing on the training rows, train through Keras' ``fit`` under
+the run's distribution strategy with callbacks (validation macro-F1, Keras' early stopping
+on it restoring the best epoch, a log line per epoch, stop signals), score the test rows
+once, save the model with its sidecar.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from models import artifacts
 from models.balance import balance, class_weights
+from models.devices import configure
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
 from preprocessing.emotions import EMOTIONS
@@ -29,12 +31,13 @@ class TrainOptions:
     """Training settings (recorded in the sidecar)."""
 
     epochs: int = 40
-    batch_size: int = 32
+    batch_size: int = 32              # the global batch, split over a distribution strategy's replicas
     learning_rate: float = 1e-3
     patience: int = 8
     balance: str | None = None        # None: the modality's default
     seed: int | None = None           # None: the seed the features were prepared with
     test_fold: int | None = None      # None: the stored split; k: fold k is test (cross-validation)
+    strategy: str = "auto"            # tf.distribute strategy: see models.devices
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
     verbose: bool = True
 
@@ -46,35 +49,24 @@ class TrainResult:
     sidecar: dict
     model: object
     report: str
+    inference: artifacts.Inference | None = None
 
 
-def configure_device(seed: int) -> dict:
-    """Seed everything once, make CPU ops deterministic, use a GPU when TensorFlow sees one."""
-    from models.native_logs import import_tensorflow
-
-    tf = import_tensorflow()
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        for gpu in gpus:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    else:
-        tf.config.experimental.enable_op_determinism()
-    return {"device": "GPU" if gpus else "CPU", "gpus": len(gpus), "mixed_precision": bool(gpus)}
+PREDICT_BATCH = 512
 
 
-def _predict_labels(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    return artifacts.predict_fn(model, x, batch_size).argmax(axis=1)
+def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir: Path | None,
+                   stop=None) -> TrainResult:
+    """Train one modality on ``fs`` and (if ``weights_dir``) save ``<name>.h5`` + ``<name>.json``.
 
-
-def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir: Path | None) -> TrainResult:
-    """Train one modality on ``fs`` and (if ``weights_dir``) save ``<name>.h5`` + ``<name>.json``."""
+    ``stop``: the run's ``preprocessing.stopping.StopSignals``, checked after every batch.
+    """
     seed = fs.seed if options.seed is None else options.seed
-    device = configure_device(seed)
+    devices = configure(seed, options.strategy)
     import keras
+
+    from models.callbacks import VALID_METRIC, EpochLog, StopOnSignal, ValidationMacroF1
+
     method = options.balance or modality.default_balance
     started = time.perf_counter()
 
@@ -94,32 +86,25 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     weights = class_weights(y_train) if method == "class-weight" else None
 
     feature_settings = modality.feature_settings(fs)
-    model = modality.build(feature_settings, state, options.hyper)
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="sparse_categorical_crossentropy")
-
-    best = {"macro_f1": -1.0, "epoch": 0, "weights": None}
-    history = []
-    for epoch in range(1, options.epochs + 1):
-        t0 = time.perf_counter()
-        with filtered_stderr():
-            fit = model.fit(x_fit, y_fit, batch_size=options.batch_size, epochs=1, shuffle=True, verbose=0, class_weight=weights)
-        valid_f1 = evaluate(y_valid, _predict_labels(model, x_valid))["macro_f1"]
-        loss = float(fit.history["loss"][-1])
-        history.append({"epoch": epoch, "loss": round(loss, 5), "valid_macro_f1": round(valid_f1, 5), "seconds": round(time.perf_counter() - t0, 2)})
-        improved = valid_f1 > best["macro_f1"]
-        if improved:
-            best = {"macro_f1": valid_f1, "epoch": epoch, "weights": model.get_weights()}
-        if options.verbose:
-            print(f"[{modality.name}] epoch {epoch:3d}/{options.epochs}  loss {loss:.4f}  valid macro-F1 {valid_f1:.3f}"
-                  f"{'  *' if improved else ''}  ({history[-1]['seconds']:.1f} s)", flush=True)
-        if epoch - best["epoch"] >= options.patience:
-            break
-    model.set_weights(best["weights"])
+    with devices.strategy.scope():
+        model = modality.build(feature_settings, state, options.hyper)
+        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="sparse_categorical_crossentropy")
+    inference = artifacts.Inference(model)
+    early_stopping = keras.callbacks.EarlyStopping(monitor=VALID_METRIC, mode="max", patience=options.patience,
+                                                   restore_best_weights=True)
+    log_epochs = EpochLog(modality.name, options.epochs, options.verbose)
+    callbacks = [ValidationMacroF1(inference, x_valid, y_valid, PREDICT_BATCH), log_epochs, early_stopping,
+                 StopOnSignal(stop)]
+    with filtered_stderr():
+        model.fit(x_fit, y_fit, batch_size=options.batch_size, epochs=options.epochs, shuffle=True, verbose=0,
+                  class_weight=weights, callbacks=callbacks)
+    history = log_epochs.history
+    best = {"epoch": early_stopping.best_epoch + 1, "macro_f1": float(early_stopping.best)}
 
     # The test rows are scored once, here, with the selected weights.
     x_test, y_test = modality.inputs(fs, rows["test"], state), labels[rows["test"]]
-    valid_metrics = evaluate(y_valid, _predict_labels(model, x_valid))
-    test_metrics = evaluate(y_test, _predict_labels(model, x_test)) if len(y_test) else evaluate(y_test, y_test)
+    valid_metrics = evaluate(y_valid, inference(x_valid, PREDICT_BATCH).argmax(axis=1))
+    test_metrics = evaluate(y_test, inference(x_test, PREDICT_BATCH).argmax(axis=1)) if len(y_test) else evaluate(y_test, y_test)
     metrics = {
         "valid": valid_metrics, "test": test_metrics,
         "majority_valid": majority_baseline(y_train, y_valid), "majority_test": majority_baseline(y_train, y_test),
@@ -133,7 +118,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         "balance": balance_info,
         "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
                      "best_epoch": best["epoch"], "epochs_run": len(history), "history": history,
-                     "seconds": round(time.perf_counter() - started, 2), **device},
+                     "seconds": round(time.perf_counter() - started, 2), **devices.describe()},
         "metrics": metrics,
         "packages": package_versions(["tensorflow", "keras", "numpy", "scikit-learn", "imbalanced-learn", "h5py"]),
     }
@@ -141,8 +126,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     if path is not None:
         sidecar = artifacts.load_sidecar(weights_dir, modality.name)
     report = "\n\n".join([
-        f"{modality.name}: best epoch {best['epoch']} of {len(history)}, balance {balance_info['method']}, seed {seed}, {device['device']}",
+        f"{modality.name}: best epoch {best['epoch']} of {len(history)}, balance {balance_info['method']}, seed {seed}, {devices.describe()['device']}",
         format_report(f"validation ({len(y_valid)} segments)", valid_metrics, metrics["majority_valid"]),
         format_report(f"test ({len(y_test)} segments, scored once)", test_metrics, metrics["majority_test"]),
     ])
-    return TrainResult(modality.name, path, sidecar, model, report)
+    return TrainResult(modality.name, path, sidecar, model, report, inference)

@@ -62,7 +62,8 @@ def audio_ours(paths_file: str, out_dir: str, workers: int = 0, cache: bool = Tr
 def prepare(data: str, out_dir: str, workers: int = 0) -> dict:
     """preprocessing.pipeline.prepare as a whole (all modalities, split, manifest)."""
     from preprocessing.features.audio import AudioSettings, mfcc_map
-    from preprocessing.pipeline import PrepareOptions, prepare as run_prepare
+    from preprocessing.pipeline import PrepareOptions
+    from preprocessing.pipeline import prepare as run_prepare
 
     mfcc_map(np.random.default_rng(0).standard_normal(16000).astype(np.float32), AudioSettings())
     with stopwatch() as t:

@@ -36,9 +36,9 @@ def time_runs(work, repeats: int) -> dict:
 
 
 def text_rows(corpus: Path, repeats: int) -> list[dict]:
+    from preprocessing.features.text import MecabTokenizer, TextSettings, clean_transcript, read_transcript
     from preprocessing.readers import read_corpus
     from preprocessing.readers.segments import LabelPolicy
-    from preprocessing.features.text import MecabTokenizer, TextSettings, clean_transcript, read_transcript
 
     reading = read_corpus(corpus, LabelPolicy())
     files = [reading.root / t for t in reading.segments["txt"] if t]

@@ -15,9 +15,9 @@ def utterance_spec(corpus: Path, out_dir: Path) -> dict:
     the first segment's ID (which rows of those files are the utterance)."""
     import soundfile as sf
 
+    from preprocessing.features.text import read_transcript
     from preprocessing.readers import read_corpus
     from preprocessing.readers.segments import LabelPolicy
-    from preprocessing.features.text import read_transcript
 
     reading = read_corpus(corpus, LabelPolicy())
     rows = reading.segments
@@ -45,9 +45,8 @@ def utterance_spec(corpus: Path, out_dir: Path) -> dict:
 
 def make_item(spec: dict, item_id: str):
     """The ensemble's prediction Item for ``spec``."""
-    from models.modalities import BioFiles
     from ensemble.prediction import Item
-
+    from models.modalities import BioFiles
     from preprocessing.features.bio import BioWindow
 
     bio = BioFiles(Path(spec["eda"]), Path(spec["temp"]), Path(spec["ibi"]), "ibi", "kemdy20",

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.modalities import MODALITIES, BioFiles
 from ensemble.prediction import Failure, Item, ItemPrediction
-from preprocessing.storage import atomic
-from preprocessing.readers.segments import CorpusError
+from models.modalities import MODALITIES, BioFiles
 from preprocessing.emotions import EMOTIONS
+from preprocessing.readers.segments import CorpusError
 from preprocessing.readers.table import load_table, resolve_inside, row_ids
+from preprocessing.storage import atomic
 
 FILE_COLUMNS = ("path", "eda", "temp", "ibi", "ecg")
 

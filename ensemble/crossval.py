@@ -42,10 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble.fold_summary import build_crossval_report, format_crossval_table, write_crossval_report
     from ensemble.folds import CrossvalOptions, modalities_of, run_crossval
     from models.cli import SMOKE_HYPER
-    from preprocessing.storage.feature_store import FeatureError, FeatureSet
-
-    from preprocessing.storage.output_folder import OutputFolderError, require_writable
     from preprocessing.stopping import stop_signals
+    from preprocessing.storage.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
         require_writable(args.report, "--report")  # before the work, not after it

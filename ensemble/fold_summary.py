@@ -9,8 +9,8 @@ import numpy as np
 from ensemble.folds import CrossvalOptions
 from ensemble.report import valence_arousal_note
 from models.metrics import HEADLINE, HEADLINE_KEYS
-from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
+from preprocessing.storage import atomic
 from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.versions import package_versions
 

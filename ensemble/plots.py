@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
+from preprocessing.storage import atomic
 
 
 def row_normalised(matrix: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ from pathlib import Path
 from ensemble.options import add_weight_option, setup
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=Path("weights"), help="folder with the trained models (default: weights/)")
@@ -46,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def single_item(args: argparse.Namespace, parser: argparse.ArgumentParser):
-    from models.modalities import BioFiles
     from ensemble.prediction import Item
+    from models.modalities import BioFiles
 
     if args.ibi and args.ecg:
         parser.error("give --ibi (KEMDy20) or --ecg (KEMDy19), not both")
@@ -117,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--modality-weights: unknown model(s) {', '.join(sorted(set(args.modality_weights) - set(MODALITIES)))}")
     setup(args.verbose)
     from ensemble import batch
-    from models.modalities import InputError
     from ensemble.options import complete_weights
     from ensemble.prediction import Predictor
     from models.artifacts import ModelFileError
-
+    from models.modalities import InputError
     from preprocessing.storage.output_folder import OutputFolderError, require_writable_file
 
     try:

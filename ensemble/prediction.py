@@ -31,13 +31,15 @@ class Item:
     bio: BioFiles | None = None
     text_source: str | None = None  # how errors name the text (default: "text of <id>")
 
-    def inputs(self) -> dict[str, object]:
-        """The raw input of each modality the item has, by modality name."""
+    def given(self) -> dict[str, object]:
+        """The raw inputs the item has, by kind ("wav", "text", "bio")."""
         given = {"wav": self.wav, "text": self.text, "bio": self.bio if self.bio is not None and self.bio.paths() else None}
-        return {name: given[name] for name in MODALITIES if given.get(name) is not None}
+        return {kind: raw for kind, raw in given.items() if raw is not None}
 
     def modalities(self) -> list[str]:
-        return list(self.inputs())
+        """The registered modalities that can score the item, in registry order."""
+        given = self.given()
+        return [name for name, m in MODALITIES.items() if m.input in given]
 
 
 @dataclass
@@ -87,13 +89,17 @@ class Predictor:
         return self._encoders[name]
 
     def encode(self, item: Item) -> dict[str, np.ndarray]:
-        """Model inputs (1, ...) per modality of ``item``; InputError names a bad input."""
+        """Model inputs (1, ...) per loaded model that has input in ``item``; InputError names a bad input."""
+        given = item.given()
+        for kind in given:
+            if not any(MODALITIES[name].input == kind for name in self.sidecars):
+                raise InputError(f"{item.id}: has {kind} input but no {kind} model is loaded")
         out = {}
-        for name, raw in item.inputs().items():
-            if name not in self.sidecars:
-                raise InputError(f"{item.id}: has {name} input but no {name} model is loaded")
-            source = item.text_source or f"text of {item.id}" if name == "text" else str(raw)
-            out[name] = self.encoder(name)(raw, source)
+        for name in self.sidecars:
+            kind = MODALITIES[name].input
+            if kind in given:
+                source = item.text_source or f"text of {item.id}" if kind == "text" else str(given[kind])
+                out[name] = self.encoder(name)(given[kind], source)
         if not out:
             raise InputError(f"{item.id}: no input (audio, text or bio)")
         return out

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from ensemble.evaluation import EnsembleOutcome
 from ensemble.voting import coverage
-from preprocessing.storage import atomic
-from preprocessing.emotions import EMOTIONS
-from preprocessing.storage.feature_store import FeatureSet
 from models.metrics import HEADLINE
+from preprocessing.emotions import EMOTIONS
+from preprocessing.storage import atomic
+from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.versions import package_versions
 
 REPORT_FORMAT = "kemdy-emotion-report"

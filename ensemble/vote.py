@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble.scoring import load_models
     from models.artifacts import ModelFileError
     from preprocessing.storage.feature_store import FeatureError, FeatureSet
-
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from preprocessing.emotions import EMOTIONS, N_CLASSES
-
+from preprocessing.emotions import N_CLASSES
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from models.native_logs import filtered_stderr
-from preprocessing.storage import atomic
 from preprocessing.emotions import EMOTIONS
+from preprocessing.storage import atomic
 
 SIDECAR_VERSION = 1
 REFUSED_CLASSES = frozenset({"Lambda", "TFOpLambda"})
@@ -64,18 +64,24 @@ class Inference:
         self._call = None
 
     def __call__(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Model inputs (n, ...) -> outputs (n, n_classes) float32."""
+        """Model inputs (n, ...) -> emotion probabilities (n, 7) float32 (the first head's output)."""
+        return self.outputs(inputs, batch_size)[0]
+
+    def outputs(self, inputs: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
+        """Model inputs (n, ...) -> every head's output, in the model's output order, float32."""
         import tensorflow as tf
 
         if len(inputs) == 0:
-            return np.zeros((0, int(self.model.outputs[0].shape[-1])), np.float32)
+            return [np.zeros((0, int(o.shape[-1])), np.float32) for o in self.model.outputs]
         first = self._call is None
         if first:
             self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         with filtered_stderr() if first else nullcontext():  # the first call compiles, and TensorFlow logs about its kernels
-            outputs = [self._call(tf.convert_to_tensor(inputs[i : i + batch_size])).numpy()
-                       for i in range(0, len(inputs), batch_size)]
-        return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+            batches = []
+            for i in range(0, len(inputs), batch_size):
+                out = self._call(tf.convert_to_tensor(inputs[i : i + batch_size]))
+                batches.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else [out.numpy()])
+        return [np.concatenate(parts, axis=0).astype(np.float32, copy=False) for parts in zip(*batches)]
 
 
 @dataclass

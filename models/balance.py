@@ -39,6 +39,17 @@ def balance(x: np.ndarray, y: np.ndarray, method: str, *, seed: int, max_bytes: 
     class counts before and after. "class-weight" and "none" return x, y unchanged
     (the weights are computed by the caller from ``info["class_weight"]``).
     """
+    new_x, new_y, _, info = balance_rows(x, y, method, seed=seed, max_bytes=max_bytes)
+    return new_x, new_y, info
+
+
+def balance_rows(x: np.ndarray, y: np.ndarray, method: str, *, seed: int,
+                 max_bytes: int = 1_500_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """As ``balance``, plus ``origin`` (n',) int: the training row each output row copies, -1 for a synthetic one.
+
+    Other targets of the rows (e.g. a regression head's) follow ``origin``; SMOTE's
+    interpolated rows have none.
+    """
     if method not in BALANCE_METHODS:
         raise ValueError(f"balance method {method!r} is not one of {BALANCE_METHODS}")
     counts = np.bincount(y, minlength=len(EMOTIONS))
@@ -47,7 +58,7 @@ def balance(x: np.ndarray, y: np.ndarray, method: str, *, seed: int, max_bytes: 
         if method == "class-weight":
             info["class_weight"] = {EMOTIONS[c]: w for c, w in class_weights(y).items()}
         info["after"] = info["before"]
-        return x, y, info
+        return x, y, np.arange(len(y)), info
 
     flat = x.reshape(len(x), -1)
     row_bytes = flat.shape[1] * 4
@@ -63,14 +74,16 @@ def balance(x: np.ndarray, y: np.ndarray, method: str, *, seed: int, max_bytes: 
         sampler = SMOTE(sampling_strategy=targets, k_neighbors=int(min(5, smallest - 1)), random_state=seed)
         new_flat, new_y = sampler.fit_resample(flat.astype(np.float32, copy=False), y)
         new_x = new_flat.astype(x.dtype, copy=False).reshape((-1,) + x.shape[1:])
+        origin = np.concatenate([np.arange(len(y)), np.full(len(new_y) - len(y), -1)])  # SMOTE appends its new rows
     else:
         from imblearn.over_sampling import RandomOverSampler
 
         sampler = RandomOverSampler(sampling_strategy=targets, random_state=seed)
         index, new_y = sampler.fit_resample(np.arange(len(y)).reshape(-1, 1), y)
-        new_x = x[index[:, 0]]
+        origin = index[:, 0]
+        new_x = x[origin]
     info["after"] = _named(np.bincount(new_y, minlength=len(EMOTIONS)))
-    return new_x, new_y, info
+    return new_x, new_y, origin, info
 
 
 def _named(counts: np.ndarray) -> dict[str, int]:

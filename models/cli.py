@@ -48,9 +48,9 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from models.artifacts import ModelFileError
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
+    from preprocessing.stopping import stop_signals
     from preprocessing.storage.feature_store import FeatureError, FeatureSet
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
-    from preprocessing.stopping import stop_signals
 
     options = TrainOptions(
         epochs=2 if args.smoke else args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,

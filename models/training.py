@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from models import artifacts
-from models.balance import balance, class_weights
+from models.balance import balance_rows, class_weights
 from models.devices import configure
+from models.heads import get_heads
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
 from preprocessing.emotions import EMOTIONS
@@ -38,6 +39,7 @@ class TrainOptions:
     seed: int | None = None           # None: the seed the features were prepared with
     test_fold: int | None = None      # None: the stored split; k: fold k is test (cross-validation)
     strategy: str = "auto"            # tf.distribute strategy: see models.devices
+    heads: tuple[str, ...] = ("emotion",)  # prediction heads (models.heads); emotion is always first
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
     verbose: bool = True
 
@@ -82,13 +84,18 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     x_train = modality.inputs(fs, rows["train"], state)
     y_train = labels[rows["train"]]
     x_valid, y_valid = modality.inputs(fs, rows["valid"], state), labels[rows["valid"]]
-    x_fit, y_fit, balance_info = balance(x_train, y_train, method, seed=seed)
+    x_fit, y_fit, origin, balance_info = balance_rows(x_train, y_train, method, seed=seed)
     weights = class_weights(y_train) if method == "class-weight" else None
+    heads = get_heads(options.heads)
+    targets, sample_weight = _fit_targets(heads, fs, rows["train"], y_fit, origin, weights)
 
     feature_settings = modality.feature_settings(fs)
     with devices.strategy.scope():
-        model = modality.build(feature_settings, state, options.hyper)
-        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="sparse_categorical_crossentropy")
+        model = modality.build(feature_settings, state, options.hyper, heads=heads)
+        losses = [head.loss() for head in heads]
+        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate),
+                      loss=losses[0] if len(heads) == 1 else losses,
+                      loss_weights=None if len(heads) == 1 else [head.loss_weight for head in heads])
     inference = artifacts.Inference(model)
     early_stopping = keras.callbacks.EarlyStopping(monitor=VALID_METRIC, mode="max", patience=options.patience,
                                                    restore_best_weights=True)
@@ -96,8 +103,9 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     callbacks = [ValidationMacroF1(inference, x_valid, y_valid, PREDICT_BATCH), log_epochs, early_stopping,
                  StopOnSignal(stop)]
     with filtered_stderr():
-        model.fit(x_fit, y_fit, batch_size=options.batch_size, epochs=options.epochs, shuffle=True, verbose=0,
-                  class_weight=weights, callbacks=callbacks)
+        model.fit(x_fit, targets, batch_size=options.batch_size, epochs=options.epochs, shuffle=True, verbose=0,
+                  class_weight=weights if sample_weight is None else None, sample_weight=sample_weight,
+                  callbacks=callbacks)
     history = log_epochs.history
     best = {"epoch": early_stopping.best_epoch + 1, "macro_f1": float(early_stopping.best)}
 
@@ -110,12 +118,17 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         "majority_valid": majority_baseline(y_train, y_valid), "majority_test": majority_baseline(y_train, y_test),
         "rows": {s: int(len(r)) for s, r in rows.items()}, "rows_without_modality": unavailable,
     }
+    if len(heads) > 1:
+        metrics["heads"] = {head.name: {split: head.evaluate(head.targets(fs, rows[split]), out) for split, out in
+                                        (("valid", inference.outputs(x_valid, PREDICT_BATCH)[k]),
+                                         ("test", inference.outputs(x_test, PREDICT_BATCH)[k]))}
+                            for k, head in enumerate(heads) if k > 0}
     sidecar = {
         "format": "kemdy-emotion-model", "version": artifacts.SIDECAR_VERSION, "modality": modality.name,
         "emotions": list(EMOTIONS), "feature_settings": feature_settings, "state": state,
         "model_sha256": "0" * 64, "split_fingerprint": fs.fingerprint(options.test_fold),
         "features_fingerprint": fs.manifest.get("input_fingerprint", ""), "seed": seed,
-        "balance": balance_info,
+        "balance": balance_info, "heads": [head.describe() for head in heads],
         "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
                      "best_epoch": best["epoch"], "epochs_run": len(history), "history": history,
                      "seconds": round(time.perf_counter() - started, 2), **devices.describe()},
@@ -131,3 +144,22 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         format_report(f"test ({len(y_test)} segments, scored once)", test_metrics, metrics["majority_test"]),
     ])
     return TrainResult(modality.name, path, sidecar, model, report, inference)
+
+
+def _fit_targets(heads, fs: FeatureSet, train_rows: np.ndarray, y_fit: np.ndarray, origin: np.ndarray,
+                 class_weight: dict | None):
+    """What ``fit`` is given as targets, and sample weights where class weights cannot be used.
+
+    One head: its labels (n',), Keras' class weights. Several: a list of targets in head
+    order, following ``origin`` through the balancing (NaN for synthetic rows, which the
+    other heads' losses mask out), and class weights turned into per-row weights.
+    """
+    if len(heads) == 1:
+        return y_fit, None
+    targets = [y_fit]
+    for head in heads[1:]:
+        values = head.targets(fs, train_rows).astype(np.float32)
+        targets.append(np.where(origin >= 0, values[np.maximum(origin, 0)], np.nan).astype(np.float32))
+    weights = None if class_weight is None else np.asarray([class_weight[int(c)] for c in y_fit], np.float32)
+    return targets, weights
+

@@ -22,17 +22,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing.storage import atomic
-from preprocessing.storage import output_folder
-from preprocessing.storage.bindings import file_binding
+from preprocessing.emotions import EMOTIONS
 from preprocessing.features.audio import AudioSettings
+from preprocessing.features.text import (
+    MecabTokenizer,
+    TextSettings,
+    TranscriptError,
+    clean_transcript,
+    count_control_characters,
+    read_transcript,
+)
 from preprocessing.readers import read_corpus
 from preprocessing.readers.segments import CorpusReading, LabelPolicy, nothing_usable, require_segments
-from preprocessing.emotions import EMOTIONS
-from preprocessing.storage.feature_store import MANIFEST_VERSION
 from preprocessing.split import SPLITS, check_no_group_crosses, make_split_table
-from preprocessing.features.text import (MecabTokenizer, TextSettings, TranscriptError, clean_transcript,
-                                count_control_characters, read_transcript)
+from preprocessing.storage import atomic, output_folder
+from preprocessing.storage.bindings import file_binding
+from preprocessing.storage.feature_store import MANIFEST_VERSION
 from preprocessing.versions import package_versions
 
 log = logging.getLogger(__name__)

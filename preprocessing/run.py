@@ -17,11 +17,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from preprocessing.emotions import EMOTIONS
 from preprocessing.features.audio import AudioSettings
 from preprocessing.readers.segments import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
-from preprocessing.emotions import EMOTIONS
-from preprocessing.storage.output_folder import OutputFolderError
 from preprocessing.split import SplitError
+from preprocessing.storage.output_folder import OutputFolderError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEMO = PROJECT_ROOT / "demo_corpus" / "kemdy20"

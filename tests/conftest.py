@@ -13,8 +13,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_features(tmp_path_factory) -> Path:
     """A prepared feature folder of a 3-session demo corpus (audio, text, bio; 3 folds; 1 s audio maps)."""
-    from preprocessing.features.audio import AudioSettings
     from preprocessing.demo_corpus.writer import generate_demo
+    from preprocessing.features.audio import AudioSettings
     from preprocessing.pipeline import PrepareOptions, prepare
 
     root = tmp_path_factory.mktemp("tiny_corpus")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from preprocessing.features import bio
 from preprocessing.features.bio import (
@@ -15,9 +17,9 @@ from preprocessing.features.bio import (
     SIGNALS,
     BioFormatError,
     BioSelectionError,
-    BioWindow,
     BioSettings,
     BioSources,
+    BioWindow,
     SignalTable,
     detect_r_peaks,
     eda_statistics,

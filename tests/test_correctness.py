@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.split import _grouped_folds, assign_folds
+from preprocessing.storage.feature_store import FeatureSet
 from tests.kemdy_fixtures import write_wav
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -149,12 +149,12 @@ def test_batch_prediction_reports_a_bad_row_and_writes_the_others(tiny_weights, 
 
 def test_fitted_state_and_balancing_see_training_rows_only(tiny_fs, monkeypatch):
     """The normaliser, the vocabulary, the scaler and the balancing get exactly the training rows' data."""
-    from models.modalities import bio as bio_model
-    from models.modalities import text as text_model
     from models import training
-    from models.modalities import wav as wav_model
     from models.cli import SMOKE_HYPER
     from models.modalities import MODALITIES
+    from models.modalities import bio as bio_model
+    from models.modalities import text as text_model
+    from models.modalities import wav as wav_model
     from models.training import TrainOptions, train_modality
 
     seen = {}
@@ -171,7 +171,7 @@ def test_fitted_state_and_balancing_see_training_rows_only(tiny_fs, monkeypatch)
     spy(wav_model, "fit_normaliser", "wav")
     spy(text_model, "fit_vocabulary", "text")
     spy(bio_model, "fit_scaler", "bio")
-    spy(training, "balance", "balance")
+    spy(training, "balance_rows", "balance")
     for name, modality in MODALITIES.items():
         train_modality(modality, tiny_fs, TrainOptions(epochs=1, hyper=SMOKE_HYPER[name], verbose=False), None)
         train = tiny_fs.rows("train")

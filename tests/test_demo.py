@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from preprocessing.demo_corpus import signals as sig
-from preprocessing.demo_corpus.writer import MARKER_NAME, generate_demo
 from preprocessing.demo_corpus.plan import LABEL_PRIOR, TIE_ORDER
+from preprocessing.demo_corpus.writer import MARKER_NAME, generate_demo
 from preprocessing.emotions import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,15 +7,16 @@ import shutil
 import numpy as np
 import pytest
 
-from models import artifacts, balance as balance_module, training
-from models.modalities.bio import build_bio_model
+from models import artifacts
+from models import balance as balance_module
 from models.modalities import MODALITIES
+from models.modalities.bio import build_bio_model
 from models.modalities.text import build_text_model, encode, fit_vocabulary
-from models.training import TrainOptions, train_modality
 from models.modalities.wav import build_wav_model
+from models.training import TrainOptions, train_modality
 from preprocessing.demo_corpus.writer import generate_demo
-from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.run import main as run_main
+from preprocessing.storage.feature_store import FeatureSet
 
 SMALL = {"wav": {"filters": (16, 32)}, "text": {"embedding_dim": 16, "units": 16}, "bio": {"hidden": (32,)}}
 
@@ -39,11 +40,11 @@ def trained(features, tmp_path_factory):
 
 
 def test_builders_shapes_and_sizes():
-    wav = build_wav_model(300, 80, 7)
+    wav = build_wav_model(300, 80)
     assert wav.output_shape == (None, 7) and 20_000 < wav.count_params() < 500_000
-    text = build_text_model(5000, 40, 7)
+    text = build_text_model(5000, 40)
     assert text.output_shape == (None, 7) and text.count_params() < 1_000_000
-    bio = build_bio_model(16, 7)
+    bio = build_bio_model(16)
     assert bio.output_shape == (None, 7) and bio.count_params() < 10_000
     probs = np.asarray(wav(np.zeros((2, 300, 80), np.float32)))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from preprocessing.features import audio_cache
-from preprocessing.storage import npy_rows
 from preprocessing.features.audio import AudioSettings
+from preprocessing.storage import npy_rows
 from preprocessing.storage.npy_rows import NpyRows
 
 

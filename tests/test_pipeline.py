@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from preprocessing.demo_corpus.writer import generate_demo
-from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.run import main as run_main
+from preprocessing.storage.feature_store import FeatureSet
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

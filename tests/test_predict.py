@@ -140,9 +140,9 @@ def _bio_segment(fs):
 def test_bio_prediction_of_a_segment_is_its_training_row(tiny_weights, tiny_fs, tiny_models):
     """A KEMDy E4 file holds every segment of a recording: predicting one segment of the
     unmodified file gives exactly the model input and probabilities training gave it."""
-    from models.modalities.bio import BioFiles, encode_bio
     from ensemble.scoring import predict_rows
     from models.modalities import MODALITIES
+    from models.modalities.bio import BioFiles, encode_bio
     from preprocessing.features.bio import BioWindow
 
     row, segment = _bio_segment(tiny_fs)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from preprocessing.readers import detect_layout, read_corpus
-from preprocessing.readers.segments import CorpusError, LabelPolicy
 from preprocessing.emotions import EMOTIONS, normalise_label
+from preprocessing.readers import detect_layout, read_corpus
 from preprocessing.readers.segment_ids import SegmentIdError, parse_segment_id, with_session
+from preprocessing.readers.segments import CorpusError, LabelPolicy
 from tests.kemdy_fixtures import make_kemdy19, make_kemdy20, write_csv_rows, write_wav
 
 

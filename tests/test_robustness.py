@@ -32,11 +32,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preprocessing.readers import read_corpus
-from preprocessing.readers.segments import CorpusError, LabelPolicy, read_annotation_rows
 from preprocessing.readers.segment_ids import SegmentIdError, parse_segment_id, with_session
+from preprocessing.readers.segments import CorpusError, LabelPolicy, read_annotation_rows
 from tests.kemdy_fixtures import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]

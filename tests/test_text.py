@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preprocessing.encodings import ENCODINGS
-from preprocessing.features.text import (MecabTokenizer, TranscriptError, clean_transcript, count_control_characters,
-                                decode_transcript, read_transcript)
+from preprocessing.features.text import (
+    MecabTokenizer,
+    TranscriptError,
+    clean_transcript,
+    count_control_characters,
+    decode_transcript,
+    read_transcript,
+)
 
 
 @pytest.mark.parametrize("raw,clean,tags", [

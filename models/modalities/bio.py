@@ -11,18 +11,24 @@ from pathlib import Path
 import numpy as np
 
 from models.artifacts import ModelFileError
+from models.heads import attach
 from models.modalities.base import InputError, settings_from
-from preprocessing.emotions import N_CLASSES
 from preprocessing.features.bio import (
-    FEATURE_NAMES, SIGNALS, BioFormatError, BioSelectionError, BioSettings, BioWindow, features_for_recording,
+    FEATURE_NAMES,
+    SIGNALS,
+    BioFormatError,
+    BioSelectionError,
+    BioSettings,
+    BioWindow,
+    features_for_recording,
     read_signal_file,
 )
 from preprocessing.readers.segment_ids import session_of
 from preprocessing.storage.feature_store import FeatureSet
 
 
-def build_bio_model(n_inputs: int, n_classes: int, *, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.3):
-    """Input (batch, n_inputs) float -> softmax (batch, n_classes)."""
+def build_bio_model(n_inputs: int, *, heads=None, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.3):
+    """Input (batch, n_inputs) float -> one output per head (default: the emotion softmax (batch, 7))."""
     import keras
     from keras import layers
 
@@ -31,8 +37,7 @@ def build_bio_model(n_inputs: int, n_classes: int, *, hidden: tuple[int, ...] = 
     for width in hidden:
         x = layers.Dense(width, activation="relu")(x)
         x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="emotion")(x)
-    return keras.Model(inputs, outputs, name="bio_mlp")
+    return attach(inputs, x, heads, name="bio_mlp")
 
 
 def fit_scaler(stats: np.ndarray) -> dict:
@@ -75,6 +80,7 @@ class BioFiles:
 class BioModality:
     name: str = "bio"
     feature: str = "bio"
+    input: str = "bio"        # the raw input it encodes at prediction: an Item's 'bio'
     default_balance: str = "smote"
 
     def feature_settings(self, fs: FeatureSet) -> dict:
@@ -99,9 +105,9 @@ class BioModality:
         bio_settings(sidecar, source)  # a sidecar of another feature list fails now, not per item
         return lambda files, _name=None: encode_bio(files, sidecar, source)
 
-    def build(self, feature_settings: dict, state: dict, hyper: dict):
+    def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         n_inputs = len(feature_settings["features"]) + len(SIGNALS)
-        return build_bio_model(n_inputs, N_CLASSES, **hyper)
+        return build_bio_model(n_inputs, heads=heads, **hyper)
 
 
 def bio_settings(sidecar: dict, source: Path):

@@ -12,17 +12,17 @@ from typing import Sequence
 
 import numpy as np
 
+from models.heads import attach
 from models.modalities.base import InputError, settings_from
-from preprocessing.emotions import N_CLASSES
 from preprocessing.features.text import MecabTokenizer, TextSettings, clean_transcript
 from preprocessing.storage.feature_store import FeatureSet
 
 PAD, OOV = 0, 1
 
 
-def build_text_model(vocab_size: int, seq_len: int, n_classes: int, *, embedding_dim: int = 64, units: int = 64,
+def build_text_model(vocab_size: int, seq_len: int, *, heads=None, embedding_dim: int = 64, units: int = 64,
                      bidirectional: bool = True, average_path: bool = True, dropout: float = 0.3):
-    """Input (batch, seq_len) int token IDs (0 = padding) -> softmax (batch, n_classes).
+    """Input (batch, seq_len) int token IDs (0 = padding) -> one output per head (default: the emotion softmax (batch, 7)).
 
     The (bidirectional) LSTM reads the morpheme sequence; beside it, the masked
     average of the embeddings (a bag of morphemes) is concatenated, which on
@@ -39,8 +39,7 @@ def build_text_model(vocab_size: int, seq_len: int, n_classes: int, *, embedding
     if average_path:
         x = layers.Concatenate()([x, layers.GlobalAveragePooling1D()(embedded)])
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="emotion")(x)
-    return keras.Model(inputs, outputs, name="text_lstm")
+    return attach(inputs, x, heads, name="text_lstm")
 
 
 def fit_vocabulary(token_lists: Sequence[Sequence[str]], *, max_size: int = 20000, min_count: int = 2,
@@ -73,6 +72,7 @@ def encode(token_lists: Sequence[Sequence[str]], state: dict) -> np.ndarray:
 class TextModality:
     name: str = "text"
     feature: str = "text"
+    input: str = "text"        # the raw input it encodes at prediction: an Item's 'text'
     default_balance: str = "oversample"
 
     def feature_settings(self, fs: FeatureSet) -> dict:
@@ -111,6 +111,6 @@ class TextModality:
 
         return encode_text
 
-    def build(self, feature_settings: dict, state: dict, hyper: dict):
+    def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         vocabulary = state["vocabulary"]
-        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], N_CLASSES, **hyper)
+        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], heads=heads, **hyper)

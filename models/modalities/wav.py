@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from models.heads import attach
 from models.modalities.base import InputError, settings_from
-from preprocessing.emotions import N_CLASSES
 from preprocessing.features.audio import AudioError, AudioSettings, features_for_file
 from preprocessing.storage.feature_store import FeatureSet
 
 
-def build_wav_model(frames: int, channels: int, n_classes: int, *,
+def build_wav_model(frames: int, channels: int, *, heads=None,
                     filters: tuple[int, ...] = (32, 64, 64), kernel: int = 5, dropout: float = 0.3):
-    """Input (batch, frames, channels) MFCC + delta map -> softmax (batch, n_classes).
+    """Input (batch, frames, channels) MFCC + delta map -> one output per head (default: the emotion softmax (batch, 7)).
 
     Convolution runs along time with the cepstral coefficients as channels (a
     1-D CNN over the map: several times cheaper than 2-D convolution on CPU and
@@ -40,8 +40,7 @@ def build_wav_model(frames: int, channels: int, n_classes: int, *,
     x = layers.GlobalAveragePooling1D()(x)
     x = layers.Dense(64, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="emotion")(x)
-    return keras.Model(inputs, outputs, name="wav_cnn")
+    return attach(inputs, x, heads, name="wav_cnn")
 
 
 def _valid(frames: np.ndarray, length: int) -> np.ndarray:
@@ -100,6 +99,7 @@ def model_shape(settings: AudioSettings) -> dict:
 class WavModality:
     name: str = "wav"
     feature: str = "audio"
+    input: str = "wav"        # the raw input it encodes at prediction: an Item's 'wav'
     default_balance: str = "smote"
 
     def feature_settings(self, fs: FeatureSet) -> dict:
@@ -136,6 +136,6 @@ class WavModality:
 
         return encode_file
 
-    def build(self, feature_settings: dict, state: dict, hyper: dict):
+    def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         shape = model_shape(AudioSettings(**feature_settings))
-        return build_wav_model(shape["frames"], shape["channels"], N_CLASSES, **hyper)
+        return build_wav_model(shape["frames"], shape["channels"], heads=heads, **hyper)

@@ -33,7 +33,15 @@ from tqdm import tqdm
 
 from preprocessing.demo_corpus import signals as sig
 from preprocessing.demo_corpus.plan import (
-    N_RATERS, STREAM_AUDIO, STREAM_BIO, STREAM_TEXT, Dialogue, Rating, Session, child_rng, plan_corpus,
+    N_RATERS,
+    STREAM_AUDIO,
+    STREAM_BIO,
+    STREAM_TEXT,
+    Dialogue,
+    Rating,
+    Session,
+    child_rng,
+    plan_corpus,
 )
 from preprocessing.emotions import EMOTIONS
 

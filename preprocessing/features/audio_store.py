@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +20,12 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from preprocessing.storage.atomic import atomic_path
 from preprocessing.features import audio_cache
 from preprocessing.features.audio import AudioError, AudioSettings, map_from_mfcc, mfcc_for_file
-from preprocessing.storage.npy_rows import NpyRows
 from preprocessing.stopping import ignore_in_worker
+from preprocessing.storage import atomic
+from preprocessing.storage.atomic import atomic_path
+from preprocessing.storage.npy_rows import NpyRows
 
 log = logging.getLogger(__name__)
 
@@ -178,17 +179,19 @@ def iter_features(
             for future in pending:
                 yield from future.result()
         except BaseException:  # Ctrl-C, SIGTERM, or the caller closing the generator
-            _stop_workers(pool, before)
+            _stop_workers(pool, before, cache_dir)
             raise
 
 
-def _stop_workers(pool: ProcessPoolExecutor, before: set) -> None:
-    """End the pool's workers now (finished cache entries stay; a half-written one is a .tmp)."""
+def _stop_workers(pool: ProcessPoolExecutor, before: set, cache_dir: Path | None) -> None:
+    """End the pool's workers now; finished cache entries stay, the half-written ones they leave are removed."""
     pool.shutdown(wait=False, cancel_futures=True)
     for child in set(multiprocessing.active_children()) - before:
         child.terminate()
     for child in set(multiprocessing.active_children()) - before:
         child.join(timeout=5)
+    if cache_dir is not None:  # a worker killed between opening and renaming its entry leaves a .tmp
+        atomic.remove_leftovers(Path(cache_dir), recursive=True)
 
 
 def extract_to_npy(

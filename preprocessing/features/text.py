@@ -11,7 +11,6 @@ from pathlib import Path
 
 from preprocessing.encodings import DESCRIPTION, decode
 
-
 # "(spelling)/(pronunciation)": keep the spelling side.
 _DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
 # Transcriber tags such as "b/", "n/", "l/" at the start of a token.

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocessing.readers import kemdy, table
-from preprocessing.readers.segments import CorpusError, CorpusReading, LabelPolicy, ReadOptions, Reader, require_segments
+from preprocessing.readers.segments import (
+    CorpusError,
+    CorpusReading,
+    LabelPolicy,
+    Reader,
+    ReadOptions,
+    require_segments,
+)
 
 READERS: list[Reader] = [kemdy.KEMDY20, kemdy.KEMDY19, table.READER]
 

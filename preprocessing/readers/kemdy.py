@@ -11,10 +11,16 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from preprocessing.readers.segments import (
-    CorpusError, CorpusReading, LabelPolicy, Reader, read_annotation_rows, segment_frame, to_float,
-)
 from preprocessing.readers.segment_ids import SegmentIdError, parse_segment_id, with_session
+from preprocessing.readers.segments import (
+    CorpusError,
+    CorpusReading,
+    LabelPolicy,
+    Reader,
+    read_annotation_rows,
+    segment_frame,
+    to_float,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Callable
 
 import pandas as pd
 
-from preprocessing.encodings import DESCRIPTION, decode
 from preprocessing.emotions import normalise_label, split_multi_label
+from preprocessing.encodings import DESCRIPTION, decode
 
 SEGMENT_COLUMNS: tuple[str, ...] = (
     "id", "corpus", "session", "speaker", "gender", "dialogue",

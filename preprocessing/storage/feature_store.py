@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from preprocessing.emotions import EMOTION_INDEX, EMOTIONS
-from preprocessing.storage.bindings import file_digest, ids_digest
 from preprocessing.split import split_fingerprint, split_for_fold
+from preprocessing.storage.bindings import file_digest, ids_digest
 
 MANIFEST_VERSION = 2  # the version preprocessing.pipeline writes
 

@@ -1,7 +1,7 @@
 """Cross-validate every modality and their soft vote over the prepared session-grouped folds.
 
-    python ensemble/crossval.py [--features features/] [--folds K] [--epochs N] [--seed N]
-                                [--report reports/crossval] [--smoke]
+    python ensemble/crossval.py [--features features/] [--first-folds K] [--epochs N] [--seed N]
+                                [--settings FILE] [--report reports/crossval] [--smoke]
 
 For each fold k the three models are trained in memory with fold k as test and fold k+1 as
 validation, voted on fold k's test segments, and the report gives mean ± std over folds.
@@ -12,13 +12,17 @@ import sys
 from pathlib import Path
 
 from ensemble.options import add_weight_option, complete_weights, setup
+from preprocessing import settings as run_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", type=Path, default=Path("features"), help="prepared feature folder (default: features/)")
-    parser.add_argument("--folds", type=int, default=None, help="run only the first K folds (default: every prepared fold)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--first-folds", type=int, default=None, metavar="K",
+                        help="run only the first K of the prepared folds (default: every one; preprocessing/run.py "
+                             "--folds decides how many are made)")
+    parser.add_argument("--folds", dest="old_folds", type=int, default=None, help=argparse.SUPPRESS)  # the old name
+    parser.add_argument("--epochs", type=int, default=40,
                         help="maximum epochs per model (early stopping on validation; default 40, 2 with --smoke)")
     parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: the seed the features were prepared with)")
@@ -27,17 +31,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per fold, grid-search the voting weights for macro-F1 on that fold's validation split")
     parser.add_argument("--report", type=Path, default=Path("reports/crossval"),
                         help="folder for report.json, report.md and confusion PNGs (default: reports/crossval/)")
+    run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: small models, 2 epochs unless --epochs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="log progress")
     return parser
 
 
+FLAGS = {"epochs": "train.epochs", "patience": "train.patience", "seed": "train.seed",
+         "first_folds": "crossval.first_folds", "tune_weights": "crossval.tune_weights"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.tune_weights and args.modality_weights is not None:
-        parser.error("--tune-weights and --modality-weights exclude each other")
+    if args.old_folds is not None:
+        if args.first_folds is not None:
+            parser.error("give --first-folds only (--folds is its old name)")
+        print("note: crossval.py --folds is now --first-folds (run.py --folds sets how many folds are made)",
+              file=sys.stderr)
+        args.first_folds = args.old_folds
+        argv = [("--first-folds" + a[len("--folds"):]) if a == "--folds" or a.startswith("--folds=") else a
+                for a in (sys.argv[1:] if argv is None else argv)]
     setup(args.verbose)
     from ensemble.fold_summary import build_crossval_report, format_crossval_table, write_crossval_report
     from ensemble.folds import CrossvalOptions, modalities_of, run_crossval
@@ -47,11 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
+        settings = run_settings.from_command_line(parser, args, argv, FLAGS, features=args.features)
+        if settings["crossval"]["tune_weights"] and args.modality_weights is not None:
+            parser.error("--tune-weights and --modality-weights exclude each other")
+        if args.smoke:
+            settings["train"]["hyper"] = SMOKE_HYPER
+            if "epochs" not in run_settings.given_flags(parser, argv):
+                settings["train"]["epochs"] = 2
         require_writable(args.report, "--report")  # before the work, not after it
         fs = FeatureSet.load(args.features)
         options = CrossvalOptions(
-            folds=args.folds, epochs=args.epochs if args.epochs is not None else (2 if args.smoke else 40), patience=args.patience, seed=args.seed,
-            hyper=SMOKE_HYPER if args.smoke else {}, tune=args.tune_weights, progress=not args.quiet,
+            first_folds=settings["crossval"]["first_folds"], train=settings["train"],
+            tune=settings["crossval"]["tune_weights"], progress=not args.quiet,
             weights=complete_weights(args.modality_weights, modalities_of(fs)),
         )
         with stop_signals() as stop:
@@ -60,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 print("interrupted: cross-validation stopped; no report written", file=sys.stderr)
                 return stop.exit_code
-    except (FeatureError, OutputFolderError, ValueError, OSError) as exc:
+    except (FeatureError, OutputFolderError, run_settings.SettingsError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = build_crossval_report(fs, options, records)

@@ -49,7 +49,7 @@ def build_crossval_report(fs: FeatureSet, options: CrossvalOptions, records: lis
         "format": "kemdy-emotion-crossval-report", "version": 1,
         "features": str(fs.folder), "corpus": fs.manifest.get("corpus", {}).get("layout", ""),
         "grouping": fs.manifest.get("split", {}).get("grouping", ""),
-        "seed": fs.seed if options.seed is None else options.seed, "prepared_folds": fs.n_folds,
+        "seed": fs.seed if options.train["seed"] is None else options.train["seed"], "prepared_folds": fs.n_folds,
         "folds_run": len(records), "options": settings, "emotions": list(EMOTIONS),
         "summary": summarise(records), "folds": records,
         "valence_arousal": valence_arousal_note(fs),
@@ -68,7 +68,7 @@ def _header(report: dict) -> list[str]:
     return [
         f"cross-validation on {report['features']}: {report['folds_run']} of {report['prepared_folds']} "
         f"{report['grouping']}-wise folds (test = fold k, validation = fold k+1), seed {report['seed']}",
-        f"up to {options['epochs']} epochs per model, early stopping on validation macro-F1; voting weights: {weights}",
+        f"up to {options['train']['epochs']} epochs per model, early stopping on validation macro-F1; voting weights: {weights}",
         "mean ± std over folds (sample std); each fold's test segments are scored once",
     ]
 

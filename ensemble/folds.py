@@ -15,6 +15,7 @@ from ensemble.voting import coverage
 from models.artifacts import TrainedModel
 from models.metrics import HEADLINE_KEYS
 from models.modalities import MODALITIES
+from preprocessing import settings as run_settings
 from preprocessing.storage.feature_store import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CrossvalOptions:
-    """What to run; recorded in the report."""
+    """What to run; recorded in the report. ``train``: a settings file's train section (``preprocessing.settings``)."""
 
-    folds: int | None = None           # the first K folds; None: all prepared folds
-    epochs: int = 40
-    patience: int = 8
-    seed: int | None = None            # None: the seed the features were prepared with
-    hyper: dict[str, dict] = field(default_factory=dict)   # builder keyword arguments per modality
+    first_folds: int | None = None     # the first K folds; None: all prepared folds
+    train: dict = field(default_factory=lambda: run_settings.defaults()["train"])
     weights: dict[str, float] | None = None
     tune: bool = False
     progress: bool = True
+
+    @property
+    def epochs(self) -> int:
+        return self.train["epochs"]
 
 
 def modalities_of(fs: FeatureSet) -> list[str]:
@@ -41,14 +43,13 @@ def modalities_of(fs: FeatureSet) -> list[str]:
 
 def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOptions, bar=None) -> dict[str, TrainedModel]:
     """Train each named modality with ``fold`` as test, in memory."""
-    from models.training import TrainOptions, train_modality
+    from models.training import options_from_settings, train_modality
 
     models = {}
     for name in names:
         if bar is not None:
             bar.set_postfix_str(f"fold {fold}: training {name}")
-        train = TrainOptions(epochs=options.epochs, patience=options.patience, seed=options.seed, test_fold=fold,
-                             hyper=options.hyper.get(name, {}), verbose=False)
+        train = options_from_settings(options.train, name, test_fold=fold, verbose=False)
         result = train_modality(MODALITIES[name], fs, train, weights_dir=None)
         models[name] = TrainedModel(Path(f"<fold {fold} {name} model>.h5"), result.sidecar, result.model, result.inference)
         if bar is not None:
@@ -88,7 +89,7 @@ def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
     names = modalities_of(fs)
     if not names:
         raise ValueError(f"{fs.folder}: no modality to train")
-    n_folds = fs.n_folds if options.folds is None else options.folds
+    n_folds = fs.n_folds if options.first_folds is None else options.first_folds
     if not 1 <= n_folds <= fs.n_folds:
         raise ValueError(f"--folds must be between 1 and {fs.n_folds} (the prepared folds), got {n_folds}")
     records = []

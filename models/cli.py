@@ -9,6 +9,7 @@ from pathlib import Path
 
 from models.balance import BALANCE_METHODS
 from models.devices import STRATEGIES
+from preprocessing import settings as run_settings
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="tf.distribute strategy: auto (every GPU mirrored; several machines via TF_CONFIG; "
                         "else one device), mirrored, multi-worker, default (default: auto)")
+    run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: 2 epochs, small model")
     return parser
 
@@ -41,22 +43,32 @@ def _interrupted(weights: Path, name: str, code: int) -> int:
     return code
 
 
+def flags(name: str) -> dict[str, str]:
+    """Training flags -> their keys in the settings file."""
+    return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
+            "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
+            "strategy": "train.strategy"}
+
+
 def main(name: str, argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser(name).parse_args(argv)
+    parser = build_parser(name)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from models.artifacts import ModelFileError
     from models.modalities import get_modality
-    from models.training import TrainOptions, train_modality
+    from models.training import options_from_settings, train_modality
     from preprocessing.stopping import stop_signals
     from preprocessing.storage.feature_store import FeatureError, FeatureSet
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
-    options = TrainOptions(
-        epochs=2 if args.smoke else args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        patience=args.patience, balance=args.balance, seed=args.seed, test_fold=args.test_fold, strategy=args.strategy,
-        hyper=SMOKE_HYPER[name] if args.smoke else {},
-    )
+    try:
+        settings = run_settings.from_command_line(parser, args, argv, flags(name), features=args.features)
+    except run_settings.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {"epochs": 2, "hyper": SMOKE_HYPER[name]} if args.smoke else {}
+    options = options_from_settings(settings["train"], name, test_fold=args.test_fold, **overrides)
     with stop_signals() as stop:
         try:
             require_writable(args.weights, "--weights")  # before minutes of training, not after

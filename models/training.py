@@ -20,6 +20,7 @@ from models.devices import configure
 from models.heads import get_heads
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
+from preprocessing import settings as run_settings
 from preprocessing.emotions import EMOTIONS
 from preprocessing.storage.feature_store import FeatureSet
 from preprocessing.versions import package_versions
@@ -55,6 +56,28 @@ class TrainResult:
 
 
 PREDICT_BATCH = 512
+
+
+def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
+    """The TrainOptions of modality ``name`` from a settings file's ``train`` section (``preprocessing.settings``)."""
+    values = dict(
+        epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
+        patience=train["patience"], balance=(train["balance"] or {}).get(name), seed=train["seed"],
+        strategy=train["strategy"], heads=tuple(train["heads"]), hyper=dict((train["hyper"] or {}).get(name) or {}),
+    )
+    return TrainOptions(**{**values, **overrides})
+
+
+def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
+    """The full settings of this model: the features' (``settings.json``) with this training put in."""
+    run = run_settings.for_features(fs.folder, None)
+    train = run["train"]
+    for key in ("epochs", "batch_size", "learning_rate", "patience", "seed", "strategy"):
+        train[key] = getattr(options, key)
+    train["heads"] = list(options.heads)
+    train["balance"] = {**(train["balance"] or {}), name: options.balance}
+    train["hyper"] = {**(train["hyper"] or {}), name: options.hyper}
+    return run
 
 
 def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir: Path | None,
@@ -129,6 +152,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         "model_sha256": "0" * 64, "split_fingerprint": fs.fingerprint(options.test_fold),
         "features_fingerprint": fs.manifest.get("input_fingerprint", ""), "seed": seed,
         "balance": balance_info, "heads": [head.describe() for head in heads],
+        "settings": settings_of_run(fs, modality.name, options),
         "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
                      "best_epoch": best["epoch"], "epochs_run": len(history), "history": history,
                      "seconds": round(time.perf_counter() - started, 2), **devices.describe()},

@@ -11,6 +11,7 @@ Outputs in ``out_dir`` (all written atomically; ``manifest.json`` last):
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -22,8 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from preprocessing import settings as run_settings
 from preprocessing.emotions import EMOTIONS
 from preprocessing.features.audio import AudioSettings
+from preprocessing.features.bio import BioSettings
 from preprocessing.features.text import (
     MecabTokenizer,
     TextSettings,
@@ -52,6 +55,7 @@ class PrepareOptions:
     workers: int = 0                       # 0: one per available core
     audio: AudioSettings = field(default_factory=AudioSettings)
     text: TextSettings = field(default_factory=TextSettings)
+    bio: BioSettings = field(default_factory=BioSettings)
     label_policy: LabelPolicy = field(default_factory=LabelPolicy)
     missing_group: str = "error"           # table rows without session/speaker: "error" or "own" group each
     force: bool = False
@@ -155,7 +159,7 @@ def _raw_transcript(root: Path, row) -> tuple[str, str | None]:
         return "", f"{row.txt}: cannot read ({exc.strerror or exc})"
 
 
-def _bio(reading: CorpusReading):
+def _bio(reading: CorpusReading, settings: BioSettings):
     from preprocessing.features import bio
 
     frame = reading.segments
@@ -168,25 +172,53 @@ def _bio(reading: CorpusReading):
         )
         for row in frame.itertuples(index=False)
     ]
-    stats, mask, problems = bio.segment_features(list(frame["id"]), sources, bio.BioSettings())
+    stats, mask, problems = bio.segment_features(list(frame["id"]), sources, settings)
     for path, reason in problems:
         reading.skip(str(Path(path).relative_to(root)) if str(path).startswith(str(root)) else str(path), reason, "bio")
     return stats, mask, bio.FEATURE_NAMES
 
 
-def prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
+def options_from_settings(settings: dict, **run_only) -> PrepareOptions:
+    """PrepareOptions from a settings file's ``seed`` and ``prepare`` section (``run_only``: workers, force, progress)."""
+    section = settings["prepare"]
+    built = {}
+    for key, cls in (("audio", AudioSettings), ("text", TextSettings), ("bio", BioSettings)):
+        try:
+            built[key] = cls(**section[key])
+        except TypeError as exc:
+            raise run_settings.SettingsError(f"settings prepare.{key}: {exc}") from None
+    return PrepareOptions(seed=settings["seed"], folds=section["folds"], missing_group=section["missing_group"],
+                          label_policy=LabelPolicy(multi=section["multi_label"], mapping=dict(section["label_map"])),
+                          **built, **run_only)
+
+
+def settings_with(options: PrepareOptions, base: dict | None = None) -> dict:
+    """``base`` (default: the defaults) with its seed and prepare section taken from ``options``."""
+    settings = copy.deepcopy(base) if base is not None else run_settings.defaults()
+    settings["seed"] = options.seed
+    settings["prepare"] = {
+        "folds": options.folds, "multi_label": options.label_policy.multi, "label_map": dict(options.label_policy.mapping),
+        "missing_group": options.missing_group,
+        "audio": asdict(options.audio), "text": asdict(options.text), "bio": asdict(options.bio),
+    }
+    return settings
+
+
+def prepare(data: Path, out_dir: Path, options: PrepareOptions, settings: dict | None = None) -> dict:
     """Read ``data``, extract every modality, split, and write ``out_dir``. Returns the manifest.
 
     ``out_dir`` is checked writable first and locked for the whole run: a second run on it
-    is refused (``output_folder.FolderBusyError``).
+    is refused (``output_folder.FolderBusyError``). ``settings.json`` records the run's
+    settings: ``settings`` (its train, cross-validation and vote parts) with ``options`` put in.
     """
     output_folder.require_writable(Path(out_dir), "--out")
     with output_folder.exclusive(Path(out_dir)):
-        return _prepare(data, Path(out_dir), options)
+        manifest = _prepare(data, Path(out_dir), options)
+        run_settings.write(Path(out_dir) / run_settings.FILE_NAME, settings_with(options, settings))
+        return manifest
 
 
 def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
-    from preprocessing.features import bio
     from preprocessing.features.audio_store import default_workers, extract_to_npy
 
     started = time.perf_counter()
@@ -199,7 +231,7 @@ def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
     has_text = bool(((segments["txt"] != "") | (segments["text_raw"] != "")).any())
     bio_given = ((segments["eda"] != "") | (segments["temp"] != "") | (segments["heart"] != "")).to_numpy()
     has_bio = bool(bio_given.any())
-    bio_settings = asdict(bio.BioSettings())
+    bio_settings = asdict(options.bio)
     fingerprint = input_fingerprint(reading, options, bio_settings)
 
     manifest_path = out_dir / "manifest.json"
@@ -258,7 +290,7 @@ def _prepare(data: Path, out_dir: Path, options: PrepareOptions) -> dict:
         files.append("text.jsonl")
     if has_bio:
         t0 = time.perf_counter()
-        stats, mask, names = _bio(reading)
+        stats, mask, names = _bio(reading, options.bio)
         segments["has_bio"] = mask.any(axis=1)
         atomic.write_npz(out_dir / "bio.npz", stats=stats.astype(np.float32), mask=mask.astype(bool), names=np.array(names))
         timings["bio"] = time.perf_counter() - t0

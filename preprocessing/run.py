@@ -14,12 +14,12 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
+from preprocessing import settings as run_settings
 from preprocessing.emotions import EMOTIONS
 from preprocessing.features.audio import AudioSettings
-from preprocessing.readers.segments import MULTI_LABEL_POLICIES, CorpusError, LabelPolicy
+from preprocessing.readers.segments import MULTI_LABEL_POLICIES, CorpusError
 from preprocessing.split import SplitError
 from preprocessing.storage.output_folder import OutputFolderError
 
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo-dir", type=Path, default=None, help=f"where the demo corpus is generated (default: {DEFAULT_DEMO.relative_to(PROJECT_ROOT)}/ in the project)")
     parser.add_argument("--demo-layout", choices=("kemdy20", "kemdy19"), default="kemdy20", help="layout of the generated demo corpus")
     parser.add_argument("--demo-sessions", type=int, default=None, help="sessions in the generated demo corpus (default: small)")
+    run_settings.add_option(parser, reads_features=False)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="log every skipped item as it happens (all are in skipped.csv)")
     return parser
@@ -119,7 +120,13 @@ def format_summary(manifest: dict, out_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     from preprocessing.stopping import stop_signals
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run_settings = run_settings.from_command_line(parser, args, argv, FLAGS)
+    except run_settings.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with stop_signals() as stop:
         try:
@@ -130,13 +137,25 @@ def main(argv: list[str] | None = None) -> int:
             return stop.exit_code
 
 
+FLAGS = {"seed": "seed", "folds": "prepare.folds", "multi_label": "prepare.multi_label",
+         "missing_group": "prepare.missing_group", "max_frames": "prepare.audio.max_frames",
+         "n_mfcc": "prepare.audio.n_mfcc"}
+
+
 def run(args: argparse.Namespace) -> int:
     """Prepare the features the parsed arguments ask for; returns the exit code."""
-    from preprocessing.pipeline import PrepareOptions, prepare
+    from preprocessing.pipeline import options_from_settings, prepare
 
+    settings = args.run_settings
+    if args.label_map is not None:
+        try:
+            settings["prepare"]["label_map"] = parse_label_map(args.label_map)
+        except argparse.ArgumentTypeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
-        label_map = parse_label_map(args.label_map)
-    except argparse.ArgumentTypeError as exc:
+        options = options_from_settings(settings, workers=args.workers, force=args.force, progress=not args.quiet)
+    except run_settings.SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data = args.data
@@ -144,18 +163,13 @@ def run(args: argparse.Namespace) -> int:
         from preprocessing.demo_corpus.writer import generate_demo
 
         demo_dir = args.demo_dir or (DEFAULT_DEMO.parent / args.demo_layout)
-        kwargs = {"layout": args.demo_layout, "seed": args.seed}
+        kwargs = {"layout": args.demo_layout, "seed": settings["seed"]}
         if args.demo_sessions:
             kwargs["sessions"] = args.demo_sessions
         print(f"no --data given: using the synthetic demo corpus in {demo_dir}", file=sys.stderr)
         data = generate_demo(demo_dir, **kwargs)
-    options = PrepareOptions(
-        seed=args.seed, folds=args.folds, workers=args.workers, force=args.force, progress=not args.quiet,
-        audio=replace(AudioSettings(), max_frames=args.max_frames, n_mfcc=args.n_mfcc),
-        label_policy=LabelPolicy(multi=args.multi_label, mapping=label_map), missing_group=args.missing_group,
-    )
     try:
-        manifest = prepare(data, args.out, options)
+        manifest = prepare(data, args.out, options, settings)
     except (CorpusError, SplitError, OutputFolderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

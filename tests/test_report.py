@@ -179,7 +179,7 @@ def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch)
 
     monkeypatch.setattr(folds, "train_fold", trained)
     reports = tmp_path / "cv"
-    assert crossval.main(["--features", str(tiny_features), "--folds", "1", "--smoke", "--report", str(reports), "--quiet"]) == 0
+    assert crossval.main(["--features", str(tiny_features), "--first-folds", "1", "--smoke", "--report", str(reports), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "±" in out and "ensemble" in out
     report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
@@ -187,13 +187,14 @@ def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch)
     assert set(report["summary"]) == {"wav", "text", "bio", "ensemble", "majority"}
     assert report["summary"]["ensemble"]["macro_f1"]["std"] == 0.0
     assert (reports / "confusion_ensemble.png").read_bytes()[:8] == PNG_MAGIC
-    assert crossval.main(["--features", str(tiny_features), "--folds", "4", "--report", str(reports), "--quiet"]) == 2
+    assert crossval.main(["--features", str(tiny_features), "--first-folds", "4", "--report", str(reports), "--quiet"]) == 2
 
 
 def test_train_fold_trains_with_that_fold_as_test(tiny_fs):
     from ensemble.folds import CrossvalOptions, train_fold
     from models.cli import SMOKE_HYPER
+    from preprocessing.settings import defaults
 
-    models = train_fold(tiny_fs, 1, ["bio"], CrossvalOptions(epochs=1, hyper=SMOKE_HYPER, progress=False))
+    models = train_fold(tiny_fs, 1, ["bio"], CrossvalOptions(train={**defaults()["train"], "epochs": 1, "hyper": SMOKE_HYPER}, progress=False))
     assert models["bio"].sidecar["split_fingerprint"] == tiny_fs.fingerprint(1) != tiny_fs.fingerprint(0)
     assert models["bio"].predict(np.zeros((2, models["bio"].model.input_shape[1]), np.float32)).shape == (2, 7)

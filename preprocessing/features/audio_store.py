@@ -164,8 +164,13 @@ def iter_features(
     chunks = [items[k : k + chunk_size] for k in range(0, len(items), chunk_size)]
     if workers <= 1 or len(chunks) <= 1:
         _single_threaded_worker()
-        for chunk in chunks:
-            yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None, rows)
+        try:
+            for chunk in chunks:
+                yield from _process_chunk(chunk, settings, str(cache_dir) if cache_dir else None, rows)
+        except BaseException:
+            if cache_dir is not None:
+                atomic.remove_leftovers(Path(cache_dir), recursive=True)
+            raise
         return
     before = set(multiprocessing.active_children())
     with ProcessPoolExecutor(max_workers=workers, initializer=_feature_worker) as pool:

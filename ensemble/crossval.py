@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ensemble.options import add_weight_option, complete_weights, setup
+from ensemble.options import add_weight_option, setup
 from preprocessing import settings as run_settings
 
 
@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = [("--first-folds" + a[len("--folds"):]) if a == "--folds" or a.startswith("--folds=") else a
                 for a in (sys.argv[1:] if argv is None else argv)]
     setup(args.verbose)
-    from ensemble.fold_summary import build_crossval_report, format_crossval_table, write_crossval_report
-    from ensemble.folds import CrossvalOptions, modalities_of, run_crossval
-    from models.cli import SMOKE_HYPER
+    from ensemble import api
+    from ensemble.fold_summary import format_crossval_table, write_crossval_report
+    from models.training import SMOKE_HYPER
     from preprocessing.stopping import stop_signals
-    from preprocessing.storage.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.feature_store import FeatureError
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
@@ -70,22 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             if "epochs" not in run_settings.given_flags(parser, argv):
                 settings["train"]["epochs"] = 2
         require_writable(args.report, "--report")  # before the work, not after it
-        fs = FeatureSet.load(args.features)
-        options = CrossvalOptions(
-            first_folds=settings["crossval"]["first_folds"], train=settings["train"],
-            tune=settings["crossval"]["tune_weights"], progress=not args.quiet,
-            weights=complete_weights(args.modality_weights, modalities_of(fs)),
-        )
         with stop_signals() as stop:
             try:
-                records = run_crossval(fs, options)
+                report = api.crossval(args.features, settings, modality_weights=args.modality_weights, report=None,
+                                      progress=not args.quiet)
             except KeyboardInterrupt:
                 print("interrupted: cross-validation stopped; no report written", file=sys.stderr)
                 return stop.exit_code
     except (FeatureError, OutputFolderError, run_settings.SettingsError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = build_crossval_report(fs, options, records)
     try:
         written = write_crossval_report(report, args.report)
     except OSError as exc:

@@ -17,6 +17,7 @@ from models import artifacts
 from models.artifacts import TrainedModel
 from models.modalities import MODALITIES, BioFiles, InputError
 from preprocessing.emotions import N_CLASSES
+from preprocessing.features.audio import AudioArray
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Item:
     """One utterance to predict: any of an audio file, a transcript, bio files."""
 
     id: str
-    wav: Path | None = None
+    wav: Path | AudioArray | None = None  # a file, or samples in memory
     text: str | None = None
     bio: BioFiles | None = None
     text_source: str | None = None  # how errors name the text (default: "text of <id>")

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ensemble.options import add_weight_option, complete_weights, setup
+from ensemble.options import add_weight_option, setup
+from preprocessing import settings as run_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,35 +26,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=Path, default=Path("reports"),
                         help="folder for report.json, report.md and confusion PNGs (default: reports/)")
     parser.add_argument("--verbose", action="store_true", help="log progress")
+    run_settings.add_option(parser)
     return parser
+
+
+FLAGS = {"modality_weights": "vote.modality_weights", "tune_weights": "vote.tune_weights"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        run_settings.from_command_line(parser, args, argv, FLAGS, features=args.features)
+    except run_settings.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.tune_weights and args.modality_weights is not None:
         parser.error("--tune-weights and --modality-weights exclude each other")
     if args.tune_weights and args.split != "test":
         parser.error("--tune-weights tunes on the validation split; evaluate the tuned ensemble with --split test")
     setup(args.verbose)
-    from ensemble.evaluation import evaluate_ensemble
-    from ensemble.report import build_report, format_table, write_report
-    from ensemble.scoring import load_models
+    from ensemble import api
+    from ensemble.report import format_table, write_report
     from models.artifacts import ModelFileError
-    from preprocessing.storage.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.feature_store import FeatureError
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
         require_writable(args.report, "--report")  # before the work, not after it
-        fs = FeatureSet.load(args.features)
-        models = load_models(args.weights)
-        weights = complete_weights(args.modality_weights, list(models))
-        outcome = evaluate_ensemble(models, fs, split=args.split, test_fold=args.test_fold,
-                                    weights=weights, tune=args.tune_weights)
+        report = api.vote(args.weights, args.features, split=args.split, test_fold=args.test_fold,
+                          modality_weights=args.modality_weights, tune=args.tune_weights, report=None)
     except (FeatureError, ModelFileError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = build_report(outcome, fs)
     try:
         written = write_report(report, args.report)
     except OSError as exc:

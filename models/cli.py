@@ -9,6 +9,7 @@ from pathlib import Path
 
 from models.balance import BALANCE_METHODS
 from models.devices import STRATEGIES
+from models.training import SMOKE_HYPER  # noqa: F401 (re-exported: the tests' tiny models)
 from preprocessing import settings as run_settings
 
 
@@ -35,7 +36,6 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
-SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
 
 
 def _interrupted(weights: Path, name: str, code: int) -> int:
@@ -55,11 +55,10 @@ def main(name: str, argv: list[str] | None = None) -> int:
     parser = build_parser(name)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from ensemble import api
     from models.artifacts import ModelFileError
-    from models.modalities import get_modality
-    from models.training import options_from_settings, train_modality
     from preprocessing.stopping import stop_signals
-    from preprocessing.storage.feature_store import FeatureError, FeatureSet
+    from preprocessing.storage.feature_store import FeatureError
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
 
     try:
@@ -67,18 +66,11 @@ def main(name: str, argv: list[str] | None = None) -> int:
     except run_settings.SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    overrides = {"epochs": 2, "hyper": SMOKE_HYPER[name]} if args.smoke else {}
-    options = options_from_settings(settings["train"], name, test_fold=args.test_fold, **overrides)
     with stop_signals() as stop:
         try:
             require_writable(args.weights, "--weights")  # before minutes of training, not after
-            features = FeatureSet.load(args.features)
-            modality = get_modality(name)
-            if not features.has(modality.feature):
-                print(f"error: {args.features} has no {modality.feature} features (modalities: "
-                      f"{', '.join(features.manifest['modalities'])})", file=sys.stderr)
-                return 2
-            result = train_modality(modality, features, options, args.weights, stop=stop)
+            result = api.train(name, args.features, args.weights, settings, test_fold=args.test_fold,
+                               smoke=args.smoke, verbose=True, stop=stop)
         except KeyboardInterrupt:
             return _interrupted(args.weights, name, stop.exit_code)
         except (FeatureError, ModelFileError, OutputFolderError, ValueError) as exc:

@@ -56,6 +56,8 @@ class TrainResult:
 
 
 PREDICT_BATCH = 512
+# --smoke: tiny models for checks and tests.
+SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
 
 
 def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:

@@ -23,9 +23,6 @@ from preprocessing.readers.segments import MULTI_LABEL_POLICIES, CorpusError
 from preprocessing.split import SplitError
 from preprocessing.storage.output_folder import OutputFolderError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DEMO = PROJECT_ROOT / "demo_corpus" / "kemdy20"
-
 
 def parse_label_map(text: str | None) -> dict[str, str]:
     """``"boredom=,anger=angry"`` or a JSON file path -> {raw: emotion or "" (drop)}."""
@@ -74,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-map", help="map other labels to the seven emotions: 'boredom=,anger=angry' (empty = drop) or a .json file")
     parser.add_argument("--max-frames", type=int, default=AudioSettings.max_frames, help="MFCC frames per segment, 10 ms each (default %(default)s)")
     parser.add_argument("--n-mfcc", type=int, default=AudioSettings.n_mfcc, help="MFCC coefficients (default %(default)s)")
-    parser.add_argument("--demo-dir", type=Path, default=None, help=f"where the demo corpus is generated (default: {DEFAULT_DEMO.relative_to(PROJECT_ROOT)}/ in the project)")
+    parser.add_argument("--demo-dir", type=Path, default=None, help="where the demo corpus is generated (default: demo_corpus/<layout>/ in the project)")
     parser.add_argument("--demo-layout", choices=("kemdy20", "kemdy19"), default="kemdy20", help="layout of the generated demo corpus")
     parser.add_argument("--demo-sessions", type=int, default=None, help="sessions in the generated demo corpus (default: small)")
     run_settings.add_option(parser, reads_features=False)
@@ -144,7 +141,7 @@ FLAGS = {"seed": "seed", "folds": "prepare.folds", "multi_label": "prepare.multi
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the features the parsed arguments ask for; returns the exit code."""
-    from preprocessing.pipeline import options_from_settings, prepare
+    from ensemble import api
 
     settings = args.run_settings
     if args.label_map is not None:
@@ -153,24 +150,19 @@ def run(args: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    try:
-        options = options_from_settings(settings, workers=args.workers, force=args.force, progress=not args.quiet)
-    except run_settings.SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     data = args.data
     if data is None:
-        from preprocessing.demo_corpus.writer import generate_demo
+        from preprocessing.demo_corpus.writer import DEFAULT_ROOT, generate_demo
 
-        demo_dir = args.demo_dir or (DEFAULT_DEMO.parent / args.demo_layout)
+        demo_dir = args.demo_dir or (DEFAULT_ROOT / args.demo_layout)
         kwargs = {"layout": args.demo_layout, "seed": settings["seed"]}
         if args.demo_sessions:
             kwargs["sessions"] = args.demo_sessions
         print(f"no --data given: using the synthetic demo corpus in {demo_dir}", file=sys.stderr)
         data = generate_demo(demo_dir, **kwargs)
     try:
-        manifest = prepare(data, args.out, options, settings)
-    except (CorpusError, SplitError, OutputFolderError) as exc:
+        manifest = api.prepare(data, args.out, settings, workers=args.workers, force=args.force, progress=not args.quiet)
+    except (CorpusError, SplitError, OutputFolderError, run_settings.SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

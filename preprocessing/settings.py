@@ -54,7 +54,7 @@ def defaults() -> dict:
 _OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("vote", "modality_weights")}
 
 
-def _merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> dict:
+def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
         where = path + (key,)
@@ -66,7 +66,7 @@ def _merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) ->
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise SettingsError(f"{source}: {'.'.join(where)} must be an object, not {value!r}")
-            out[key] = _merge(base[key], value, source, where)
+            out[key] = merge(base[key], value, source, where)
         else:
             out[key] = value
     return out
@@ -85,7 +85,7 @@ def load(path: Path) -> dict:
         raise SettingsError(f"{path}: expected a JSON object of settings")
     if data.get("format", SETTINGS_FORMAT) != SETTINGS_FORMAT or data.get("version", SETTINGS_VERSION) != SETTINGS_VERSION:
         raise SettingsError(f"{path}: not a version {SETTINGS_VERSION} {SETTINGS_FORMAT} file")
-    return _merge(defaults(), data, str(path))
+    return merge(defaults(), data, str(path))
 
 
 def for_features(features: Path, given: Path | None) -> dict:

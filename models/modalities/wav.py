@@ -12,7 +12,7 @@ import numpy as np
 
 from models.heads import attach
 from models.modalities.base import InputError, settings_from
-from preprocessing.features.audio import AudioError, AudioSettings, features_for_file
+from preprocessing.features.audio import AudioArray, AudioError, AudioSettings, features_for_file
 from preprocessing.storage.feature_store import FeatureSet
 
 
@@ -121,13 +121,14 @@ class WavModality:
         return normalise(maps, frames, state["normaliser"])
 
     def encoder(self, sidecar: dict, source: Path | None = None):
-        """A callable: an audio file (any rate, mono or stereo, any length) -> model input (1, T, C)."""
+        """A callable: an audio file or an AudioArray (any rate, mono or stereo, any length) -> model input (1, T, C)."""
         settings, state = settings_from(AudioSettings, sidecar), sidecar["state"]
 
-        def encode_file(path: Path, source: str | None = None) -> np.ndarray:
-            path = Path(path)
-            if not path.is_file():
-                raise InputError(f"{path}: no such audio file")
+        def encode_file(path: Path | AudioArray, source: str | None = None) -> np.ndarray:
+            if not isinstance(path, AudioArray):
+                path = Path(path)
+                if not path.is_file():
+                    raise InputError(f"{path}: no such audio file")
             try:
                 feats, frames, _ = features_for_file(path, settings)
             except AudioError as exc:

@@ -45,6 +45,9 @@ from preprocessing.demo_corpus.plan import (
 )
 from preprocessing.emotions import EMOTIONS
 
+# Where the commands generate the demo corpus when no --data is given: <project>/demo_corpus/<layout>/
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "demo_corpus"
+
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("kemdy20", "kemdy19")

@@ -66,6 +66,31 @@ def load_window(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]
         raise
     except Exception as exc:  # libsndfile reports truncated or non-audio files in several ways
         raise AudioError(f"{path}: not readable as audio ({exc})") from None
+    return _mono_at_rate(data, rate, total, settings, path)
+
+
+@dataclass(frozen=True)
+class AudioArray:
+    """Audio already in memory: ``samples`` (n,) or (n, channels) float, at ``rate`` Hz."""
+
+    samples: np.ndarray
+    rate: int
+
+
+def load_array_window(audio: AudioArray, settings: AudioSettings, source: str = "audio array") -> tuple[np.ndarray, float]:
+    """As ``load_window`` for samples in memory: the same centred window, mono mix-down and resampling."""
+    data = np.asarray(audio.samples, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or int(audio.rate) <= 0:
+        raise AudioError(f"{source}: expected samples (n,) or (n, channels) and a positive rate, "
+                         f"got shape {np.shape(audio.samples)} at {audio.rate} Hz")
+    start, stop = _window(Path(source), data.shape[0], int(audio.rate), settings)
+    return _mono_at_rate(data[start:stop], int(audio.rate), data.shape[0], settings, source)
+
+
+def _mono_at_rate(data: np.ndarray, rate: int, total: int, settings: AudioSettings, path) -> tuple[np.ndarray, float]:
+    """Window (frames, channels) of a ``total``-frame recording -> mono float32 at the settings' rate, and its duration."""
     duration = total / rate
     if data.shape[0] == 0:
         raise AudioError(f"{path}: no samples could be read (truncated file?)")
@@ -176,16 +201,20 @@ def mfcc_map(signal: np.ndarray, settings: AudioSettings) -> tuple[np.ndarray, i
     return map_from_mfcc(mfcc_frames(signal, settings), settings)
 
 
-def mfcc_for_file(path: Path, settings: AudioSettings) -> tuple[np.ndarray, float]:
-    """One recording -> (MFCCs (n_mfcc, frames) of its window, duration in s); see features_for_file."""
-    signal, duration = load_window(path, settings)
+def mfcc_for_file(path: Path | AudioArray, settings: AudioSettings) -> tuple[np.ndarray, float]:
+    """One recording (a file, or an AudioArray) -> (MFCCs (n_mfcc, frames) of its window, duration in s)."""
+    if isinstance(path, AudioArray):
+        signal, duration = load_array_window(path, settings)
+        path = "audio array"
+    else:
+        signal, duration = load_window(path, settings)
     if signal.size == 0 or float(np.max(np.abs(signal))) < settings.silence_peak:
         raise AudioError(f"{path}: silent (peak amplitude below {settings.silence_peak:g})")
     return mfcc_frames(signal, settings), duration
 
 
-def features_for_file(path: Path, settings: AudioSettings) -> tuple[np.ndarray, int, float]:
-    """One recording -> (map (max_frames, channels), real frames, duration in s).
+def features_for_file(path: Path | AudioArray, settings: AudioSettings) -> tuple[np.ndarray, int, float]:
+    """One recording (a file, or samples in memory) -> (map (max_frames, channels), real frames, duration in s).
 
     Raises AudioError for unreadable, empty, silent or over-long recordings.
     """

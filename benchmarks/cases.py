@@ -26,20 +26,70 @@ def warmup() -> dict:
     return {"seconds": t.wall}
 
 
-def audio_plain(paths_file: str) -> dict:
-    """The seed notebooks' loop: librosa.load at 16 kHz + a 100-MFCC map per file, kept in a list."""
-    import librosa
+def audio_plain(paths_file: str, out_dir: str, workers: int = 0) -> dict:
+    """The same features with librosa in a process pool (benchmarks.plain_audio.extract)."""
+    from benchmarks import plain_audio
+    from preprocessing.features.audio_store import default_workers
 
     paths = json.loads(Path(paths_file).read_text())
-    y, _ = librosa.load(paths[0], sr=16000)
-    librosa.feature.mfcc(y=y, sr=16000, n_mfcc=100, n_fft=400, hop_length=160)
+    plain_audio.one_file(paths[0])
+    workers = workers or default_workers()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     with stopwatch() as t:
-        features = []
-        for path in paths:
-            y, sr = librosa.load(path, sr=16000)
-            features.append(librosa.feature.mfcc(y=y, sr=16000, n_mfcc=100, n_fft=400, hop_length=160))
-    return {"seconds": t.wall, "cpu_seconds": t.cpu, "files": len(paths), "workers": 1,
-            "features_mb": round(sum(f.nbytes for f in features) / 2**20, 1)}
+        plain_audio.extract(paths, Path(out_dir) / "plain.npy", workers)
+    return {"seconds": t.wall, "cpu_seconds": t.cpu, "files": len(paths), "workers": workers}
+
+
+def audio_stages(paths_file: str, out_dir: str, method: str) -> dict:
+    """Seconds per step (read, resample, MFCC, write) over all files in one process, plain or ours."""
+    paths = json.loads(Path(paths_file).read_text())
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if method == "plain":
+        from benchmarks import plain_audio
+
+        plain_audio.one_file(paths[0])
+        return {"stages": plain_audio.stages(paths, out / "plain_stages.npy")}
+    return {"stages": _our_stages([Path(p) for p in paths], out)}
+
+
+def _our_stages(paths: list[Path], out: Path) -> dict:
+    """Our steps, one file at a time: window read, resampling, MFCC + deltas, cache entry and npy row written."""
+    import os
+    import time
+
+    import soxr
+
+    from preprocessing.features import audio, audio_cache
+    from preprocessing.features.audio import AudioSettings
+    from preprocessing.storage.npy_rows import NpyRows
+
+    settings = AudioSettings()
+    audio.features_for_file(paths[0], settings)
+    spent = dict.fromkeys(("read", "resample", "mfcc", "write"), 0.0)
+    target = NpyRows.create(out / "audio.npy", len(paths), (settings.max_frames, settings.channels))
+    with target.writer() as rows:
+        for i, path in enumerate(paths):
+            t0 = time.perf_counter()
+            data, rate, _ = audio._read_pcm16_window(path, settings) or audio._read_window(path, settings)
+            t1 = time.perf_counter()
+            signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            if rate != settings.sample_rate:
+                signal = soxr.resample(signal, rate, settings.sample_rate, quality="HQ").astype(np.float32)
+            t2 = time.perf_counter()
+            mfcc = audio.mfcc_frames(signal, settings)
+            feature_map, _ = audio.map_from_mfcc(mfcc, settings)
+            t3 = time.perf_counter()
+            audio_cache.write_entry(out / "cache" / f"{i}.npy", settings, mfcc, len(signal) / settings.sample_rate)
+            rows.write(i, feature_map)
+            spent["read"] += t1 - t0
+            spent["resample"] += t2 - t1
+            spent["mfcc"] += t3 - t2
+            spent["write"] += time.perf_counter() - t3
+    t0 = time.perf_counter()
+    os.sync()
+    spent["write"] += time.perf_counter() - t0
+    return spent
 
 
 def audio_ours(paths_file: str, out_dir: str, workers: int = 0, cache: bool = True) -> dict:
@@ -158,7 +208,7 @@ def _tone_file() -> str:
     return str(path)
 
 
-CASES = {f.__name__: f for f in (warmup, audio_plain, audio_ours, prepare, train_epochs, train_weights, predict_latency)}
+CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, train_weights, predict_latency)}
 
 
 if __name__ == "__main__":

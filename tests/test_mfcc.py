@@ -48,3 +48,19 @@ def test_non_finite_signal_is_refused_as_librosa_does():
 def test_cached_filters_are_read_only():
     assert not mfcc.mel_basis(16000, 400, 64).flags.writeable
     assert not mfcc.hann_window(400).flags.writeable
+
+
+def test_the_benchmarks_plain_side_computes_our_features():
+    """benchmarks/audio_features.py compares like with like: its librosa-only side gives our maps."""
+    from pathlib import Path
+
+    from benchmarks import plain_audio
+    from preprocessing.features.audio import AudioSettings, features_for_file
+
+    wavs = sorted((Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "wav").glob("*.wav"))[:4]
+    if not wavs:
+        pytest.skip("shared EmoDB copy not present")
+    for path in wavs:
+        ours, frames, _ = features_for_file(path, AudioSettings())
+        plain = plain_audio.one_file(str(path))
+        np.testing.assert_allclose(plain, ours, rtol=1e-5, atol=1e-3)

@@ -5,6 +5,7 @@ import argparse
 import logging
 import math
 import os
+import sys
 
 
 def parse_modality_weights(text: str) -> dict[str, float]:
@@ -51,3 +52,16 @@ def setup(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+
+
+def write_and_print(report: dict, folder, write, render) -> int:
+    """Write ``report`` into ``folder`` with ``write``, print ``render(report)`` and what was written; the exit code."""
+    try:
+        written = write(report, folder)
+    except OSError as exc:
+        print(f"error: {exc.filename or folder}: could not write the report ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    print(render(report))
+    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
+    return 0
+

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ensemble.options import add_weight_option, setup
+from ensemble.options import add_weight_option, setup, write_and_print
 from preprocessing import settings as run_settings
 
 
@@ -59,14 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FeatureError, ModelFileError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        written = write_report(report, args.report)
-    except OSError as exc:
-        print(f"error: {exc.filename or args.report}: could not write the report ({exc.strerror or exc})", file=sys.stderr)
-        return 2
-    print(format_table(report))
-    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
-    return 0
+    return write_and_print(report, args.report, write_report, format_table)
 
 
 if __name__ == "__main__":

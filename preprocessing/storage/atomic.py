@@ -5,44 +5,84 @@ never a half-written file.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_SEQUENCE = itertools.count()
 
 
-_UMASK = _current_umask()
+def _create_temporary(target: Path, suffix: str) -> tuple[Path, int]:
+    """A new hidden sibling ``.<name>.<pid>-<n><suffix>`` of ``target``, created and open for writing.
+
+    Permissions are the usual ones (0666 less the umask); the folder is made on first need.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    while True:
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{next(_SEQUENCE)}{suffix}")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:  # left by an earlier process that had this pid
+            continue
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 @contextmanager
 def atomic_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` (``.<name>.<random><suffix>``); on success it replaces ``target``.
+    """Yield a temporary path beside ``target``; on success it replaces ``target``.
 
     ``suffix`` lets a writer that picks its format by the file name (Keras and ``.h5``) see one.
+    Ctrl-C at any point leaves no temporary file.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp: Path | None = None
-    try:  # from the creation on, so that Ctrl-C at any point leaves no temporary file
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-        tmp = Path(name)
+    tmp, fd = None, -1
+    try:
+        tmp, fd = _create_temporary(target, suffix)
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        fd = -1
         yield tmp
         os.replace(tmp, target)
+        tmp = None
     finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+        if fd >= 0:
+            os.close(fd)
+        if tmp is not None:
+            _discard(tmp)
+
+
+def write_bytes(target: Path, parts: list) -> None:
+    """Write buffers (bytes, memoryviews) atomically with one ``writev`` (the MFCC cache writes thousands)."""
+    target = Path(target)
+    tmp, fd = None, -1
+    try:
+        tmp, fd = _create_temporary(target, ".tmp")
+        written = os.writev(fd, parts)
+        if written < sum(memoryview(part).nbytes for part in parts):  # a short write: finish plainly
+            rest = memoryview(b"".join(parts))[written:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, target)
+        tmp = None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp is not None:
+            _discard(tmp)
 
 
 def remove_leftovers(folder: Path, patterns: tuple[str, ...] = (".*.tmp",), recursive: bool = False) -> list[Path]:
@@ -74,13 +114,6 @@ def write_csv(target: Path, frame) -> None:
     """Write a pandas DataFrame as UTF-8 CSV without its index."""
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False, encoding="utf-8")
-
-
-def write_bytes(target: Path, parts: list) -> None:
-    """Write buffers (bytes, memoryviews) one after another."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.writelines(parts)
 
 
 def write_npz(target: Path, **arrays: np.ndarray) -> None:

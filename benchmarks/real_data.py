@@ -91,11 +91,11 @@ def classical_fold(fs: FeatureSet, x: np.ndarray, make, grid, fold: int) -> dict
     return {"test_macro_f1": test_f1, "C": best_c, "valid_macro_f1": best_valid}
 
 
-def ours_fold(fs: FeatureSet, modality: str, fold: int, epochs: int | None) -> dict:
+def ours_fold(fs: FeatureSet, modality: str, fold: int, epochs: int | None, settings: Path | None) -> dict:
     from ensemble import api
 
     changes = {"train.epochs": epochs} if epochs else None
-    result = api.train(modality, fs.folder, None, changes=changes, test_fold=fold)
+    result = api.train(modality, fs.folder, None, settings, changes=changes, test_fold=fold)
     training = result.sidecar["training"]
     return {"test_macro_f1": result.sidecar["metrics"]["test"]["macro_f1"],
             "valid_macro_f1": result.sidecar["metrics"]["valid"]["macro_f1"],
@@ -108,7 +108,7 @@ def summary(values: list[float]) -> dict:
             "folds": [round(float(v), 4) for v in array]}
 
 
-def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int) -> dict:
+def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int, settings: Path | None = None) -> dict:
     from ensemble import api
     from models.metrics import majority_baseline
 
@@ -130,7 +130,7 @@ def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int)
             rows[baseline].append(classical_fold(fs, x, make, grid, fold))
             seconds[baseline] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        rows["ours"].append(ours_fold(fs, spec["modality"], fold, epochs))
+        rows["ours"].append(ours_fold(fs, spec["modality"], fold, epochs, settings))
         seconds["ours"] += time.perf_counter() - t0
         print(f"{name} fold {fold}: " + ", ".join(f"{k} {v[-1]['test_macro_f1']:.3f}" for k, v in rows.items()), flush=True)
     results = {k: {**summary([r["test_macro_f1"] for r in v]), "seconds": round(seconds[k], 1), "per_fold": v}
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="folds per corpus (default 5)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs for our models (default: the settings')")
     parser.add_argument("--seed", type=int, default=0, help="seed for split and training (default 0)")
+    parser.add_argument("--settings", type=Path, default=None,
+                        help="settings file for our models' training (its train section; default: the project defaults)")
     parser.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "real_data.json")
     args = parser.parse_args(argv)
     rows = []
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if not CORPORA[name]["table"].exists():
             print(f"skipping {name}: {CORPORA[name]['table']} not found", file=sys.stderr)
             continue
-        rows.append(run_corpus(name, args.work, args.folds, args.epochs, args.seed))
+        rows.append(run_corpus(name, args.work, args.folds, args.epochs, args.seed, args.settings))
     print()
     print(format_table(rows))
     args.json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -203,6 +203,37 @@ def check_layers(path: Path) -> None:
     walk(architecture)
 
 
+def keras_operations(path: Path) -> dict:
+    """{name: class} of the Keras ops (``keras.src.ops.numpy``) that the stored architecture names.
+
+    Only Keras' own operation classes are returned; ``check_layers`` has refused anything else.
+    """
+    import h5py
+    from keras.src.ops import numpy as keras_numpy
+    from keras.src.ops.operation import Operation
+
+    with h5py.File(path, "r") as handle:
+        config = handle.attrs.get("model_config")
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "class_name" in node:
+                names.add(str(node["class_name"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(config.decode("utf-8") if isinstance(config, bytes) else str(config)))
+    import keras
+
+    found = {name: getattr(keras_numpy, name, None) for name in names if not hasattr(keras.layers, name)}
+    return {name: cls for name, cls in found.items()
+            if isinstance(cls, type) and issubclass(cls, Operation)}
+
+
 def _check_class(path: Path, node: dict) -> None:
     """Refuse one architecture entry that names custom code (Lambda, another module, a registered class)."""
     name = str(node["class_name"])
@@ -249,12 +280,11 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
     if file_sha256(model_path) != sidecar["model_sha256"]:
         raise ModelFileError(f"{model_path}: does not match its sidecar {sidecar_path.name} (hash differs)")
     check_layers(model_path)
-    # Keras 3 records the mask of Embedding(mask_zero=True) as a built-in NotEqual op node,
-    # which its .h5 loader only finds when named.
-    from keras.src.ops.numpy import NotEqual
-
+    # Keras 3 records mask computations (Embedding(mask_zero=True), Masking) as built-in op
+    # nodes such as NotEqual and Any, which its .h5 loader only finds when named.
+    operations = keras_operations(model_path)
     try:
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects={"NotEqual": NotEqual})
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)
     except Exception as exc:  # a file that passed the checks but still fails inside Keras
         raise ModelFileError(f"{model_path}: Keras could not load it ({type(exc).__name__}: {exc})") from None
     return TrainedModel(model_path, sidecar, model)

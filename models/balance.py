@@ -1,8 +1,10 @@
-"""Class balancing of the TRAINING rows only, with imbalanced-learn.
+"""Class balancing of the TRAINING rows only.
 
-SMOTE interpolates feature vectors, so it is offered for MFCC maps and bio
-statistics. Token-ID sequences are not interpolable: text uses random
-over-sampling or class weights.
+SMOTE (imbalanced-learn) interpolates feature vectors: it is meaningful for bio statistics,
+the bio default. MFCC maps of different lengths and token sequences are not interpolable,
+and copying them (random over-sampling) multiplies memory and epoch length on a
+neutral-heavy corpus: wav and text default to balanced batches, drawn by ``epoch_sampler``
+without copying anything. Class weights and no balancing are the other choices.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from preprocessing.emotions import EMOTIONS
 
 log = logging.getLogger(__name__)
-BALANCE_METHODS = ("smote", "oversample", "class-weight", "none")
+BALANCE_METHODS = ("balanced-batches", "smote", "oversample", "class-weight", "none")
 
 
 def _targets(counts: np.ndarray, row_bytes: int, max_bytes: int) -> dict[int, int]:
@@ -54,7 +56,7 @@ def balance_rows(x: np.ndarray, y: np.ndarray, method: str, *, seed: int,
         raise ValueError(f"balance method {method!r} is not one of {BALANCE_METHODS}")
     counts = np.bincount(y, minlength=len(EMOTIONS))
     info: dict = {"method": method, "before": _named(counts)}
-    if method in ("none", "class-weight"):
+    if method in ("none", "class-weight", "balanced-batches"):  # balanced batches: drawn by epoch_sampler
         if method == "class-weight":
             info["class_weight"] = {EMOTIONS[c]: w for c, w in class_weights(y).items()}
         info["after"] = info["before"]
@@ -88,3 +90,47 @@ def balance_rows(x: np.ndarray, y: np.ndarray, method: str, *, seed: int,
 
 def _named(counts: np.ndarray) -> dict[str, int]:
     return {EMOTIONS[i]: int(c) for i, c in enumerate(counts)}
+
+
+def epoch_sampler(x: np.ndarray, targets, *, batch_size: int, balanced: bool, min_rows: int, seed: int,
+                  sample_weight: np.ndarray | None = None):
+    """A ``keras.utils.PyDataset`` over training rows that draws a fresh order every epoch.
+
+    ``balanced``: each row is drawn with probability inversely proportional to its class
+    count, so every class is equally frequent in expectation (balanced batches, without
+    copying or interpolating inputs: maps and token sequences stay as they are). An epoch
+    has ``max(len(x), min_rows)`` rows: the corpus size on a large corpus, and enough steps
+    between two validations on a small one. ``targets``: the labels (n,) int, or a list of
+    one array per head whose first entry is the labels.
+    """
+    import keras
+
+    labels = targets[0] if isinstance(targets, (list, tuple)) else targets
+
+    class EpochSampler(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(seed)
+            self.rows = max(len(labels), int(min_rows))
+            counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+            weights = 1.0 / counts[labels] if balanced else np.ones(len(labels))
+            self.p = weights / weights.sum()
+            self.order = self._draw()
+
+        def _draw(self) -> np.ndarray:
+            if not balanced and self.rows == len(labels):
+                return self.rng.permutation(len(labels))
+            return self.rng.choice(len(labels), size=self.rows, replace=True, p=self.p)
+
+        def __len__(self) -> int:
+            return int(np.ceil(self.rows / batch_size))
+
+        def __getitem__(self, index: int):
+            rows = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
+            y = tuple(t[rows] for t in targets) if isinstance(targets, (list, tuple)) else targets[rows]
+            return (x[rows], y) if sample_weight is None else (x[rows], y, sample_weight[rows])
+
+        def on_epoch_end(self) -> None:
+            self.order = self._draw()
+
+    return EpochSampler()

@@ -25,7 +25,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
     parser.add_argument("--balance", choices=BALANCE_METHODS, default=None,
-                        help="class balancing of the training split (default: smote for wav and bio, oversample for text)")
+                        help="class balancing of the training split (default: balanced-batches for wav and text, smote for bio)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the seed the features were prepared with)")
     parser.add_argument("--test-fold", type=int, default=None, help="use fold K as test and K+1 as validation (default: the stored split)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from models import artifacts
-from models.balance import balance_rows, class_weights
+from models.balance import balance_rows, class_weights, epoch_sampler
 from models.devices import configure
 from models.heads import get_heads
 from models.metrics import evaluate, format_report, majority_baseline
@@ -36,6 +36,8 @@ class TrainOptions:
     batch_size: int = 32              # the global batch, split over a distribution strategy's replicas
     learning_rate: float = 1e-3
     patience: int = 8
+    min_epoch_rows: int = 2048        # an epoch draws at least this many rows (a small corpus gets enough steps)
+    monitor: str = "macro_f1"         # what early stopping watches on the validation rows: "macro_f1" or "loss"
     balance: str | None = None        # None: the modality's default
     seed: int | None = None           # None: the seed the features were prepared with
     test_fold: int | None = None      # None: the stored split; k: fold k is test (cross-validation)
@@ -64,7 +66,8 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
     """The TrainOptions of modality ``name`` from a settings file's ``train`` section (``preprocessing.settings``)."""
     values = dict(
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
-        patience=train["patience"], balance=(train["balance"] or {}).get(name), seed=train["seed"],
+        patience=train["patience"], min_epoch_rows=train["min_epoch_rows"], monitor=train["monitor"], balance=(train["balance"] or {}).get(name),
+        seed=train["seed"],
         strategy=train["strategy"], heads=tuple(train["heads"]), hyper=dict((train["hyper"] or {}).get(name) or {}),
     )
     return TrainOptions(**{**values, **overrides})
@@ -74,7 +77,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     """The full settings of this model: the features' (``settings.json``) with this training put in."""
     run = run_settings.for_features(fs.folder, None)
     train = run["train"]
-    for key in ("epochs", "batch_size", "learning_rate", "patience", "seed", "strategy"):
+    for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy"):
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["balance"] = {**(train["balance"] or {}), name: options.balance}
@@ -122,17 +125,23 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
                       loss=losses[0] if len(heads) == 1 else losses,
                       loss_weights=None if len(heads) == 1 else [head.loss_weight for head in heads])
     inference = artifacts.Inference(model)
-    early_stopping = keras.callbacks.EarlyStopping(monitor=VALID_METRIC, mode="max", patience=options.patience,
+    by_loss = options.monitor == "loss"
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss" if by_loss else VALID_METRIC,
+                                                   mode="min" if by_loss else "max", patience=options.patience,
                                                    restore_best_weights=True)
     log_epochs = EpochLog(modality.name, options.epochs, options.verbose)
     callbacks = [ValidationMacroF1(inference, x_valid, y_valid, PREDICT_BATCH), log_epochs, early_stopping,
                  StopOnSignal(stop)]
+    if sample_weight is None and weights is not None:  # class weights as per-row weights, for the sampler
+        sample_weight = np.asarray([weights[int(c)] for c in y_fit], np.float32)
+    batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size, balanced=method == "balanced-batches",
+                            min_rows=options.min_epoch_rows, seed=seed, sample_weight=sample_weight)
     with filtered_stderr():
-        model.fit(x_fit, targets, batch_size=options.batch_size, epochs=options.epochs, shuffle=True, verbose=0,
-                  class_weight=weights if sample_weight is None else None, sample_weight=sample_weight,
-                  callbacks=callbacks)
+        model.fit(batches, epochs=options.epochs, verbose=0, callbacks=callbacks,
+                  validation_data=(x_valid, y_valid if len(heads) == 1 else tuple(
+                      [y_valid] + [h.targets(fs, rows["valid"]) for h in heads[1:]])) if by_loss else None)
     history = log_epochs.history
-    best = {"epoch": early_stopping.best_epoch + 1, "macro_f1": float(early_stopping.best)}
+    best = {"epoch": early_stopping.best_epoch + 1}
 
     # The test rows are scored once, here, with the selected weights.
     x_test, y_test = modality.inputs(fs, rows["test"], state), labels[rows["test"]]

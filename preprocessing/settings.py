@@ -40,6 +40,8 @@ def defaults() -> dict:
         },
         "train": {
             "epochs": 40, "patience": 8, "batch_size": 32, "learning_rate": 1e-3, "strategy": "auto",
+            "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
+            "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
             "seed": None,  # None: the seed the features were prepared with
             "heads": ["emotion"],
             "balance": {"wav": None, "text": None, "bio": None},  # None: the modality's default

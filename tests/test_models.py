@@ -46,7 +46,9 @@ def test_builders_shapes_and_sizes():
     assert text.output_shape == (None, 7) and text.count_params() < 1_000_000
     bio = build_bio_model(16)
     assert bio.output_shape == (None, 7) and bio.count_params() < 10_000
-    probs = np.asarray(wav(np.zeros((2, 300, 80), np.float32)))
+    maps = np.random.default_rng(0).standard_normal((2, 300, 80)).astype(np.float32)
+    maps[:, 150:] = 0  # padding: the functionals branch leaves it out
+    probs = np.asarray(wav(maps))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -80,7 +82,7 @@ def test_sidecar_records_what_is_needed(trained, features):
     assert sidecar["emotions"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert sidecar["split_fingerprint"] == features.fingerprint()
     assert sidecar["seed"] == features.seed
-    assert sidecar["balance"]["method"] == "oversample"
+    assert sidecar["balance"]["method"] == "balanced-batches"
     assert sidecar["state"]["vocabulary"]["tokens"]
     assert "tensorflow" in sidecar["packages"]
 
@@ -158,3 +160,23 @@ def test_training_cli_smoke(features, tmp_path, capsys):
     assert "macro-F1" in out and "majority" in out and (tmp_path / "bio.h5").exists()
     assert main("wav", ["--features", str(tmp_path / "nowhere"), "--weights", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_balanced_batches_draw_classes_equally_without_copying():
+    from models.balance import epoch_sampler
+
+    y = np.array([4] * 900 + [0] * 90 + [6] * 10)  # neutral-heavy, as KEMDy
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    sampler = epoch_sampler(x, y, batch_size=50, balanced=True, min_rows=2048, seed=0)
+    assert len(sampler) == int(np.ceil(2048 / 50))  # a small corpus still gets 2,048 rows an epoch
+    drawn = np.concatenate([sampler[i][1] for i in range(len(sampler))])
+    shares = np.bincount(drawn, minlength=7)[[0, 4, 6]] / len(drawn)
+    np.testing.assert_allclose(shares, 1 / 3, atol=0.05)
+    first = np.concatenate([sampler[i][0][:, 0] for i in range(len(sampler))])
+    assert set(first.astype(int)) <= set(range(len(y)))  # rows as they are: indices, never new inputs
+    sampler.on_epoch_end()
+    assert not np.array_equal(first, np.concatenate([sampler[i][0][:, 0] for i in range(len(sampler))]))
+    big = epoch_sampler(np.zeros((5000, 1), np.float32), np.repeat(np.arange(5), 1000), batch_size=100,
+                        balanced=False, min_rows=2048, seed=0)
+    assert len(big) == 50  # a large corpus: one pass over its rows, shuffled
+    assert sorted(np.concatenate([big[i][1] for i in range(50)]).tolist()) == sorted(np.repeat(np.arange(5), 1000).tolist())

@@ -1,4 +1,4 @@
-"""The text modality: Mecab morphemes -> embedding + (bidirectional) LSTM, with its vocabulary.
+"""The text modality: Mecab morphemes (an LSTM) and character n-grams (a learnt bag), with their vocabularies.
 
 A new transcript is cleaned and tokenised by ``preprocessing.features.text`` with the
 sidecar's settings, then encoded with the vocabulary fitted on the training rows.
@@ -20,26 +20,76 @@ from preprocessing.storage.feature_store import FeatureSet
 PAD, OOV = 0, 1
 
 
-def build_text_model(vocab_size: int, seq_len: int, *, heads=None, embedding_dim: int = 64, units: int = 64,
-                     bidirectional: bool = True, average_path: bool = True, dropout: float = 0.3):
-    """Input (batch, seq_len) int token IDs (0 = padding) -> one output per head (default: the emotion softmax (batch, 7)).
+def build_text_model(vocab_size: int, seq_len: int, *, ngram_size: int = 0, ngram_len: int = 0, heads=None,
+                     embedding_dim: int = 64, units: int = 32, bidirectional: bool = True, average_path: bool = True,
+                     ngram_dim: int = 64, dropout: float = 0.3, l2: float = 0.0, recurrent: bool = True,
+                     bag_norm: bool = True):
+    """Input (batch, seq_len + ngram_len) int IDs -> one output per head (default: the emotion softmax (batch, 7)).
 
-    The (bidirectional) LSTM reads the morpheme sequence; beside it, the masked
-    average of the embeddings (a bag of morphemes) is concatenated, which on
-    small corpora carries most of the lexical evidence and steadies training.
+    The first ``seq_len`` IDs are Mecab morphemes (0 = padding): a (bidirectional) LSTM reads
+    them, and beside it their masked average embedding (a bag of morphemes). The last
+    ``ngram_len`` IDs, when ``ngram_size`` > 0, are the transcript's character n-grams: Korean
+    morphology lives below the morpheme, and their averaged embedding is a bag of n-grams
+    learnt inside the model (fastText-style). Both parts arrive in one array so the model
+    has one input; built-in Cropping1D layers split it.
     """
     import keras
-    from keras import layers
+    from keras import layers, regularizers
 
-    inputs = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
-    embedded = layers.Embedding(vocab_size, embedding_dim, mask_zero=True)(inputs)
-    embedded = layers.SpatialDropout1D(dropout)(embedded)
-    recurrent = layers.LSTM(units)
-    x = layers.Bidirectional(recurrent)(embedded) if bidirectional else recurrent(embedded)
+    inputs = keras.Input(shape=(seq_len + ngram_len,), dtype="int32", name="tokens")
+    column = layers.Reshape((seq_len + ngram_len, 1))(inputs) if ngram_len else None
+    morphemes = layers.Reshape((seq_len,))(layers.Cropping1D((0, ngram_len))(column)) if ngram_len else inputs
+    embedded = layers.Embedding(vocab_size, embedding_dim, mask_zero=True,
+                                embeddings_regularizer=regularizers.l2(l2) if l2 else None)(morphemes)
+    embedded = layers.SpatialDropout1D(min(dropout, 0.3))(embedded)
+    parts = []
+    if recurrent:
+        lstm = layers.LSTM(units)
+        parts.append(layers.Bidirectional(lstm)(embedded) if bidirectional else lstm(embedded))
     if average_path:
-        x = layers.Concatenate()([x, layers.GlobalAveragePooling1D()(embedded)])
+        parts.append(layers.GlobalAveragePooling1D()(embedded))
+    if ngram_len and ngram_size:
+        grams = layers.Reshape((ngram_len,))(layers.Cropping1D((seq_len, 0))(column))
+        bag = layers.Embedding(ngram_size, ngram_dim, mask_zero=True,
+                               embeddings_regularizer=regularizers.l2(l2) if l2 else None)(grams)
+        parts.append(layers.GlobalAveragePooling1D()(bag))
+    x = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
+    if bag_norm:  # per-dimension standardisation of the pooled bags, learnt on the training batches
+        x = layers.BatchNormalization(momentum=0.9)(x)
     x = layers.Dropout(dropout)(x)
     return attach(inputs, x, heads, name="text_lstm")
+
+
+def char_ngrams(text: str, n_min: int, n_max: int) -> list[str]:
+    """Character n-grams of each space-padded word (as scikit-learn's ``char_wb``), lower-cased, in order."""
+    grams = []
+    for word in text.lower().split():
+        padded = f" {word} "
+        for n in range(n_min, n_max + 1):
+            grams += [padded[i : i + n] for i in range(max(1, len(padded) - n + 1))] if len(padded) >= n else []
+    return grams
+
+
+def fit_ngrams(texts: Sequence[str], *, n_min: int = 1, n_max: int = 4, max_size: int = 100_000, min_count: int = 2,
+               length_quantile: float = 0.95, max_len: int = 768) -> dict:
+    """Character n-gram vocabulary and bag length from TRAINING transcripts only (0 = padding)."""
+    lists = [char_ngrams(t, n_min, n_max) for t in texts]
+    counts = Counter(g for grams in lists for g in grams)
+    ranked = sorted((g for g, c in counts.items() if c >= min_count), key=lambda g: (-counts[g], g))
+    lengths = [len(g) for g in lists] or [8]
+    length = int(np.clip(np.ceil(np.quantile(lengths, length_quantile)), 8, max_len))
+    return {"grams": ranked[: max_size - 1], "length": length, "n_min": n_min, "n_max": n_max}
+
+
+def encode_ngrams(texts: Sequence[str], state: dict) -> np.ndarray:
+    """Transcripts -> (n, length) int32 n-gram IDs; n-grams unseen in training are left out, as TF-IDF does."""
+    index = {gram: i + 1 for i, gram in enumerate(state["grams"])}
+    length = int(state["length"])
+    out = np.zeros((len(texts), length), dtype=np.int32)
+    for row, text in enumerate(texts):
+        ids = [index[g] for g in char_ngrams(text, state["n_min"], state["n_max"]) if g in index][:length]
+        out[row, : len(ids)] = ids
+    return out
 
 
 def fit_vocabulary(token_lists: Sequence[Sequence[str]], *, max_size: int = 20000, min_count: int = 2,
@@ -73,7 +123,7 @@ class TextModality:
     name: str = "text"
     feature: str = "text"
     input: str = "text"        # the raw input it encodes at prediction: an Item's 'text'
-    default_balance: str = "oversample"
+    default_balance: str = "balanced-batches"
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return fs.manifest["settings"]["text"]
@@ -82,14 +132,19 @@ class TextModality:
         return np.array([bool(r["tokens"]) for r in fs.text], dtype=bool)
 
     def fit_state(self, fs: FeatureSet, rows: np.ndarray) -> dict:
-        return {"vocabulary": fit_vocabulary([fs.text[i]["tokens"] for i in rows])}
+        state = {"vocabulary": fit_vocabulary([fs.text[i]["tokens"] for i in rows])}
+        state["ngrams"] = fit_ngrams([fs.text[i]["text"] for i in rows])
+        return state
 
     def inputs(self, fs: FeatureSet, rows: np.ndarray, state: dict) -> np.ndarray:
-        return self.encode([fs.text[i]["tokens"] for i in rows], state)
+        return self.encode([fs.text[i]["tokens"] for i in rows], state, [fs.text[i]["text"] for i in rows])
 
-    def encode(self, token_lists: list[list[str]], state: dict) -> np.ndarray:
-        """Morpheme lists -> (n, seq_len) int32 token IDs."""
-        return encode(token_lists, state["vocabulary"])
+    def encode(self, token_lists: list[list[str]], state: dict, texts: list[str] | None = None) -> np.ndarray:
+        """Morpheme lists (and their cleaned transcripts) -> (n, seq_len [+ n-gram length]) int32 IDs."""
+        ids = encode(token_lists, state["vocabulary"])
+        if "ngrams" not in state:
+            return ids
+        return np.concatenate([ids, encode_ngrams(texts, state["ngrams"])], axis=1)
 
     def encoder(self, sidecar: dict, source: Path | None = None):
         """A callable: a transcript -> model input (1, seq_len); the tokenizer is built once."""
@@ -107,10 +162,11 @@ class TextModality:
             tokens = tokenizer.tokenize(text)
             if not tokens:
                 raise InputError(f"{source}: no morphemes in {text!r}")
-            return self.encode([tokens], state)
+            return self.encode([tokens], state, [text])
 
         return encode_text
 
     def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
-        vocabulary = state["vocabulary"]
-        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], heads=heads, **hyper)
+        vocabulary, ngrams = state["vocabulary"], state.get("ngrams")
+        sizes = {"ngram_size": len(ngrams["grams"]) + 1, "ngram_len": ngrams["length"]} if ngrams else {}
+        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], heads=heads, **{**sizes, **hyper})

@@ -16,29 +16,54 @@ from preprocessing.features.audio import AudioArray, AudioError, AudioSettings, 
 from preprocessing.storage.feature_store import FeatureSet
 
 
-def build_wav_model(frames: int, channels: int, *, heads=None,
-                    filters: tuple[int, ...] = (32, 64, 64), kernel: int = 5, dropout: float = 0.3):
-    """Input (batch, frames, channels) MFCC + delta map -> one output per head (default: the emotion softmax (batch, 7)).
+def build_wav_model(frames: int, channels: int, *, heads=None, filters: tuple[int, ...] = (32, 64, 64),
+                    kernel: int = 5, dropout: float = 0.3, functionals: bool = True, functional_units: int = 64,
+                    channel_mask: float = 0.1, time_mask: float = 0.1, l2: float = 1e-4, functional_norm: bool = True,
+                    pooled_dropout: float = 0.0):
+    """Input (batch, frames, channels) normalised MFCC + delta map (padded frames exactly 0)
+    -> one output per head (default: the emotion softmax (batch, 7)).
 
-    Convolution runs along time with the cepstral coefficients as channels (a
-    1-D CNN over the map: several times cheaper than 2-D convolution on CPU and
-    steadier on small corpora). Each block is conv -> batch norm -> ReLU ->
-    max-pool -> dropout; global average pooling keeps the model small and lets
-    it take any number of frames.
+    Two branches share the input. The convolutional branch runs a 1-D CNN along time with the
+    cepstral coefficients as channels (conv -> batch norm -> ReLU -> max-pool -> dropout per
+    block), pooled by both the average and the maximum over time. The functionals branch
+    keeps the utterance's spread, not only its mean: the mean and mean square of every
+    channel over the real frames (a Masking layer leaves the padding out), and its maximum
+    and minimum, into a small dense layer. During training only, the convolutional branch
+    sees SpecAugment-style masking: whole coefficient channels (``channel_mask``) and whole
+    frames (``time_mask``) dropped at random.
     """
     import keras
-    from keras import layers
+    from keras import layers, regularizers
 
+    weight_decay = regularizers.l2(l2) if l2 else None
     inputs = keras.Input(shape=(frames, channels), name="mfcc")
     x = inputs
+    if channel_mask:
+        x = layers.SpatialDropout1D(channel_mask)(x)
+    if time_mask:
+        x = layers.Dropout(time_mask, noise_shape=(None, frames, 1))(x)
     for width in filters:
-        x = layers.Conv1D(width, kernel, padding="same", use_bias=False)(x)
+        x = layers.Conv1D(width, kernel, padding="same", use_bias=False, kernel_regularizer=weight_decay)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)  # small corpora: track batch statistics quickly
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling1D(2, padding="same")(x)
         x = layers.Dropout(dropout)(x)
-    x = layers.GlobalAveragePooling1D()(x)
-    x = layers.Dense(64, activation="relu")(x)
+    pooled = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    parts = [layers.Dropout(pooled_dropout)(pooled) if pooled_dropout else pooled]
+    if functionals:
+        real = layers.Masking(0.0)(inputs)
+        squares = layers.Masking(0.0)(layers.Multiply()([inputs, inputs]))
+        stats = layers.Concatenate()([
+            layers.GlobalAveragePooling1D()(real), layers.GlobalAveragePooling1D()(squares),
+            layers.GlobalMaxPooling1D()(inputs), layers.GlobalMaxPooling1D()(layers.Rescaling(-1.0)(inputs)),
+        ])
+        if functional_norm:  # per-statistic standardisation, learnt on the training batches
+            stats = layers.BatchNormalization(momentum=0.9)(stats)
+        stats = layers.Dropout(dropout)(stats)
+        parts.append(layers.Dense(functional_units, activation="relu", kernel_regularizer=weight_decay)(stats))
+    x = layers.Concatenate()(parts)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(64, activation="relu", kernel_regularizer=weight_decay)(x)
     x = layers.Dropout(dropout)(x)
     return attach(inputs, x, heads, name="wav_cnn")
 
@@ -100,7 +125,7 @@ class WavModality:
     name: str = "wav"
     feature: str = "audio"
     input: str = "wav"        # the raw input it encodes at prediction: an Item's 'wav'
-    default_balance: str = "smote"
+    default_balance: str = "balanced-batches"
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return fs.manifest["settings"]["audio"]

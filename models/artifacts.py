@@ -174,8 +174,11 @@ def validate_sidecar(sidecar: object, path: Path) -> None:
         raise ModelFileError(f"{path}: emotion order {sidecar['emotions']} differs from this version's {list(EMOTIONS)}")
 
 
-def check_layers(path: Path) -> None:
-    """Refuse an .h5 whose architecture uses anything but built-in Keras layers (e.g. Lambda)."""
+def check_layers(path: Path) -> set[str]:
+    """Refuse an .h5 whose architecture uses anything but built-in Keras layers (e.g. Lambda).
+
+    Returns the class names the architecture uses (all checked).
+    """
     import h5py
 
     try:
@@ -190,35 +193,12 @@ def check_layers(path: Path) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: the stored architecture is not valid JSON ({exc})") from None
 
+    names: set[str] = set()
+
     def walk(node):
         if isinstance(node, dict):
             if "class_name" in node:
                 _check_class(path, node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(architecture)
-
-
-def keras_operations(path: Path) -> dict:
-    """{name: class} of the Keras ops (``keras.src.ops.numpy``) that the stored architecture names.
-
-    Only Keras' own operation classes are returned; ``check_layers`` has refused anything else.
-    """
-    import h5py
-    from keras.src.ops import numpy as keras_numpy
-    from keras.src.ops.operation import Operation
-
-    with h5py.File(path, "r") as handle:
-        config = handle.attrs.get("model_config")
-    names = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "class_name" in node:
                 names.add(str(node["class_name"]))
             for value in node.values():
                 walk(value)
@@ -226,12 +206,22 @@ def keras_operations(path: Path) -> dict:
             for value in node:
                 walk(value)
 
-    walk(json.loads(config.decode("utf-8") if isinstance(config, bytes) else str(config)))
+    walk(architecture)
+    return names
+
+
+def keras_operations(names: set[str]) -> dict:
+    """{name: class} of the Keras ops (``keras.src.ops.numpy``) among an architecture's class names.
+
+    Only Keras' own operation classes are returned (``check_layers`` has refused anything else);
+    names of layers are left to Keras.
+    """
     import keras
+    from keras.src.ops import numpy as keras_numpy
+    from keras.src.ops.operation import Operation
 
     found = {name: getattr(keras_numpy, name, None) for name in names if not hasattr(keras.layers, name)}
-    return {name: cls for name, cls in found.items()
-            if isinstance(cls, type) and issubclass(cls, Operation)}
+    return {name: cls for name, cls in found.items() if isinstance(cls, type) and issubclass(cls, Operation)}
 
 
 def _check_class(path: Path, node: dict) -> None:
@@ -279,10 +269,9 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
         raise ModelFileError(f"{model_path}: missing (its sidecar {sidecar_path.name} is there)")
     if file_sha256(model_path) != sidecar["model_sha256"]:
         raise ModelFileError(f"{model_path}: does not match its sidecar {sidecar_path.name} (hash differs)")
-    check_layers(model_path)
     # Keras 3 records mask computations (Embedding(mask_zero=True), Masking) as built-in op
     # nodes such as NotEqual and Any, which its .h5 loader only finds when named.
-    operations = keras_operations(model_path)
+    operations = keras_operations(check_layers(model_path))
     try:
         model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)
     except Exception as exc:  # a file that passed the checks but still fails inside Keras

@@ -132,8 +132,6 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     log_epochs = EpochLog(modality.name, options.epochs, options.verbose)
     callbacks = [ValidationMacroF1(inference, x_valid, y_valid, PREDICT_BATCH), log_epochs, early_stopping,
                  StopOnSignal(stop)]
-    if sample_weight is None and weights is not None:  # class weights as per-row weights, for the sampler
-        sample_weight = np.asarray([weights[int(c)] for c in y_fit], np.float32)
     batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size, balanced=method == "balanced-batches",
                             min_rows=options.min_epoch_rows, seed=seed, sample_weight=sample_weight)
     with filtered_stderr():
@@ -183,18 +181,17 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
 
 def _fit_targets(heads, fs: FeatureSet, train_rows: np.ndarray, y_fit: np.ndarray, origin: np.ndarray,
                  class_weight: dict | None):
-    """What ``fit`` is given as targets, and sample weights where class weights cannot be used.
+    """What the epoch sampler draws from: the targets, and per-row weights when class weights are used.
 
-    One head: its labels (n',), Keras' class weights. Several: a list of targets in head
-    order, following ``origin`` through the balancing (NaN for synthetic rows, which the
-    other heads' losses mask out), and class weights turned into per-row weights.
+    One head: its labels (n',). Several: a list of targets in head order, following
+    ``origin`` through the balancing (NaN for synthetic rows, which the other heads' losses
+    mask out). Class weights become per-row weights, which every head's loss applies.
     """
+    weights = None if class_weight is None else np.asarray([class_weight[int(c)] for c in y_fit], np.float32)
     if len(heads) == 1:
-        return y_fit, None
+        return y_fit, weights
     targets = [y_fit]
     for head in heads[1:]:
         values = head.targets(fs, train_rows).astype(np.float32)
         targets.append(np.where(origin >= 0, values[np.maximum(origin, 0)], np.nan).astype(np.float32))
-    weights = None if class_weight is None else np.asarray([class_weight[int(c)] for c in y_fit], np.float32)
     return targets, weights
-

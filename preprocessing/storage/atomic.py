@@ -41,48 +41,46 @@ def _discard(tmp: Path) -> None:
 
 
 @contextmanager
+def _temporary_sibling(target: Path, suffix: str) -> Iterator[tuple[Path, int]]:
+    """(path, fd open for writing) of a new temporary sibling of ``target``.
+
+    When the block ends normally the fd is closed and the file renamed over ``target``;
+    on any exception (Ctrl-C included, at any point) it is closed and removed.
+    """
+    tmp, fd = None, -1
+    try:
+        tmp, fd = _create_temporary(Path(target), suffix)
+        yield tmp, fd
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, target)
+        tmp = None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp is not None:
+            _discard(tmp)
+
+
+@contextmanager
 def atomic_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``.
 
     ``suffix`` lets a writer that picks its format by the file name (Keras and ``.h5``) see one.
     Ctrl-C at any point leaves no temporary file.
     """
-    target = Path(target)
-    tmp, fd = None, -1
-    try:
-        tmp, fd = _create_temporary(target, suffix)
-        os.close(fd)
-        fd = -1
+    with _temporary_sibling(target, suffix) as (tmp, _):
         yield tmp
-        os.replace(tmp, target)
-        tmp = None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp is not None:
-            _discard(tmp)
 
 
 def write_bytes(target: Path, parts: list) -> None:
     """Write buffers (bytes, memoryviews) atomically with one ``writev`` (the MFCC cache writes thousands)."""
-    target = Path(target)
-    tmp, fd = None, -1
-    try:
-        tmp, fd = _create_temporary(target, ".tmp")
+    with _temporary_sibling(target, ".tmp") as (_, fd):
         written = os.writev(fd, parts)
         if written < sum(memoryview(part).nbytes for part in parts):  # a short write: finish plainly
             rest = memoryview(b"".join(parts))[written:]
             while rest:
                 rest = rest[os.write(fd, rest):]
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, target)
-        tmp = None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp is not None:
-            _discard(tmp)
 
 
 def remove_leftovers(folder: Path, patterns: tuple[str, ...] = (".*.tmp",), recursive: bool = False) -> list[Path]:

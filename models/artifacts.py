@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.native_logs import filtered_stderr
+from models.native_logs import filtered_stderr, quiet_retracing_warning
 from preprocessing.emotions import EMOTIONS
 from preprocessing.storage import atomic
 
@@ -75,6 +75,7 @@ class Inference:
             return [np.zeros((0, int(o.shape[-1])), np.float32) for o in self.model.outputs]
         first = self._call is None
         if first:
+            quiet_retracing_warning()
             self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         with filtered_stderr() if first else nullcontext():  # the first call compiles, and TensorFlow logs about its kernels
             batches = []
@@ -104,6 +105,23 @@ class TrainedModel:
         if self.inference is None:
             self.inference = Inference(self.model)
         return self.inference(inputs, batch_size)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The dimensions (valence, arousal) this model predicts beside the emotions, in output order."""
+        return tuple(h["name"] for h in self.sidecar.get("heads", [])[1:] if h.get("kind") == "regression")
+
+    def predict_all(self, inputs: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Model inputs (n, ...) -> probabilities (n, 7) and {dimension: (n,)} predicted ratings."""
+        if not self.dimensions:
+            return self.predict(inputs, batch_size), {}
+        if len(inputs) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32), {d: np.zeros(0, np.float32) for d in self.dimensions}
+        if self.inference is None:
+            self.inference = Inference(self.model)
+        outputs = self.inference.outputs(inputs, batch_size)
+        names = [h["name"] for h in self.sidecar["heads"]]
+        return outputs[0], {name: outputs[names.index(name)].reshape(-1) for name in self.dimensions}
 
 
 def file_sha256(path: Path) -> str:

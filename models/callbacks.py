@@ -55,9 +55,9 @@ class EpochLog(keras.callbacks.Callback):
                              "seconds": round(seconds, 2)})
         improved = valid_f1 > self.best
         self.best = max(self.best, valid_f1)
-        if self.verbose:
-            print(f"[{self.name}] epoch {epoch + 1:3d}/{self.epochs}  loss {loss:.4f}  valid macro-F1 {valid_f1:.3f}"
-                  f"{'  *' if improved else ''}  ({seconds:.1f} s)", flush=True)
+        if self.verbose:  # pretraining and refits run without validation
+            valid = f"  valid macro-F1 {valid_f1:.3f}{'  *' if improved else ''}" if VALID_METRIC in logs else ""
+            print(f"[{self.name}] epoch {epoch + 1:3d}/{self.epochs}  loss {loss:.4f}{valid}  ({seconds:.1f} s)", flush=True)
 
 
 class StopOnSignal(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from models.balance import BALANCE_METHODS
 from models.devices import STRATEGIES
-from models.training import SMOKE_HYPER  # noqa: F401 (re-exported: the tests' tiny models)
+from models.training import SMOKE_HYPER, VALIDATION  # noqa: F401 (SMOKE_HYPER re-exported: the tests' tiny models)
 from preprocessing import settings as run_settings
 
 
@@ -31,11 +31,33 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="tf.distribute strategy: auto (every GPU mirrored; several machines via TF_CONFIG; "
                         "else one device), mirrored, multi-worker, default (default: auto)")
+    parser.add_argument("--members", type=members_arg, default="auto", metavar="N|auto",
+                        help="networks trained with seeds seed, seed+1, ... and averaged in the saved model; auto: "
+                        "enough to train on about 20,000 rows in all, 1 to 4 (default: the settings', auto)")
+    parser.add_argument("--validation", choices=VALIDATION, default="rotate",
+                        help="rotate: member i is early-stopped on the i-th fold of training + validation and trains "
+                        "on the others; fixed: every member stops on the validation split (default: rotate)")
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
+                        help="with --validation fixed: after validation has chosen each network's epochs, train it "
+                        "again on training + validation rows for that many epochs (default: no)")
     run_settings.add_option(parser)
-    parser.add_argument("--smoke", action="store_true", help="tiny run for checks: 2 epochs, small model")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for checks: one small network, 2 epochs")
     return parser
 
 
+
+
+def members_arg(value: str) -> int | str:
+    """--members: a whole number of at least 1, or "auto"."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1 or auto, not {value!r}")
+    return number
 
 
 def _interrupted(weights: Path, name: str, code: int) -> int:
@@ -47,7 +69,8 @@ def flags(name: str) -> dict[str, str]:
     """Training flags -> their keys in the settings file."""
     return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
             "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
-            "strategy": "train.strategy"}
+            "strategy": "train.strategy", "members": "train.members", "refit": "train.refit",
+            "validation": "train.validation"}
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

@@ -8,9 +8,10 @@ sidecar. To add a head, write a ``Head`` (or use ``RegressionHead``) and add it 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from preprocessing.emotions import N_CLASSES
 
@@ -33,7 +34,7 @@ class Head:
     def loss(self):
         return "sparse_categorical_crossentropy"
 
-    def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray, train_targets: np.ndarray | None = None) -> dict:
         from models.metrics import evaluate
 
         return evaluate(y_true, y_pred.argmax(axis=1))
@@ -51,20 +52,28 @@ class RegressionHead(Head):
     loss_weight: float = 0.5
 
     def targets(self, fs, rows: np.ndarray) -> np.ndarray:
-        return fs.segments[self.column].to_numpy(dtype=np.float32, na_value=np.nan)[rows]
+        if self.column not in fs.segments.columns:
+            return np.full(len(rows), np.nan, np.float32)
+        values = pd.to_numeric(fs.segments[self.column], errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+        return values[rows]
 
     def output(self, representation):
-        from keras import layers
+        from keras import initializers, layers
 
-        return layers.Dense(1, dtype="float32", name=self.name)(representation)
+        # starts at the middle of the 1-5 scale, so early epochs do not spend their loss on the offset
+        return layers.Dense(1, dtype="float32", name=self.name, bias_initializer=initializers.Constant(MIDDLE))(representation)
 
     def loss(self):
         return masked_mse
 
-    def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-        rated = ~np.isnan(y_true)
-        error = y_pred.reshape(-1)[rated] - y_true[rated]
-        return {"n": int(rated.sum()), "rmse": float(np.sqrt(np.mean(error ** 2))) if rated.any() else float("nan")}
+    def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray, train_targets: np.ndarray | None = None) -> dict:
+        """RMSE, Pearson r and CCC over the rated rows; beside them, always predicting the training mean."""
+        from models.metrics import regression_metrics
+
+        mean = None
+        if train_targets is not None and (~np.isnan(train_targets)).any():
+            mean = float(np.nanmean(train_targets))
+        return regression_metrics(y_true, y_pred, mean)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "regression", "column": self.column, "loss_weight": self.loss_weight}
@@ -81,17 +90,40 @@ def masked_mse(y_true, y_pred):
     return ops.sum(squared) / ops.maximum(ops.sum(ops.cast(rated, "float32")), 1.0)
 
 
+MIDDLE = 3.0  # the middle of KEMDy's 1-5 valence and arousal scales
+
 EMOTION = Head()
-HEADS: dict[str, Head] = {EMOTION.name: EMOTION}
+VALENCE = RegressionHead(name="valence", column="valence")
+AROUSAL = RegressionHead(name="arousal", column="arousal")
+HEADS: dict[str, Head] = {head.name: head for head in (EMOTION, VALENCE, AROUSAL)}
+DIMENSIONS = ("valence", "arousal")
 
 
-def get_heads(names) -> tuple[Head, ...]:
-    """The heads named (``emotion`` first, always present); ValueError for an unknown name."""
+def get_heads(names, loss_weights: dict | None = None) -> tuple[Head, ...]:
+    """The heads named (``emotion`` first, always present), with loss weights from ``loss_weights``.
+
+    ValueError for an unknown name, or a loss weight for a head that is not there.
+    """
     names = ["emotion"] + [n for n in names if n != "emotion"]
     unknown = [n for n in names if n not in HEADS]
     if unknown:
         raise ValueError(f"unknown head(s) {', '.join(unknown)}; expected some of {', '.join(HEADS)}")
-    return tuple(HEADS[n] for n in names)
+    weights = dict(loss_weights or {})
+    stray = sorted(set(weights) - set(HEADS))
+    if stray:
+        raise ValueError(f"loss weight for unknown head(s) {', '.join(stray)}; expected some of {', '.join(HEADS)}")
+    return tuple(replace(HEADS[n], loss_weight=float(weights[n])) if n in weights else HEADS[n] for n in names)
+
+
+def rated_heads(heads, fs, train_rows: np.ndarray) -> tuple[tuple[Head, ...], list[str]]:
+    """The heads that have targets among the training rows, and the names of those dropped (no ratings)."""
+    kept, dropped = [], []
+    for head in heads:
+        if head is heads[0] or (~np.isnan(head.targets(fs, train_rows).astype(np.float64))).any():
+            kept.append(head)
+        else:
+            dropped.append(head.name)
+    return tuple(kept), dropped
 
 
 def attach(inputs, representation, heads, name: str):

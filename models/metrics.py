@@ -73,3 +73,47 @@ def format_report(title: str, metrics: dict, baseline: dict | None = None) -> st
     if metrics["classes_without_support"]:
         lines.append(f"  no support: {', '.join(metrics['classes_without_support'])}")
     return "\n".join(lines)
+
+
+# Dimensional metrics every report shows: (key in ``regression_metrics``' result, label).
+REGRESSION_HEADLINE: tuple[tuple[str, str], ...] = (("ccc", "CCC"), ("pearson_r", "r"), ("rmse", "RMSE"))
+
+
+def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient of two (n,) arrays (population moments).
+
+    2 cov / (var_true + var_pred + (mean_true - mean_pred)^2): 1 for perfect agreement, 0 for
+    a constant prediction, negative for disagreement; None (undefined) for fewer than two rows.
+    """
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    if len(y_true) < 2:
+        return None
+    mean_t, mean_p = y_true.mean(), y_pred.mean()
+    covariance = np.mean((y_true - mean_t) * (y_pred - mean_p))
+    denominator = y_true.var() + y_pred.var() + (mean_t - mean_p) ** 2
+    return float(2 * covariance / denominator) if denominator > 0 else None
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, train_mean: float | None = None) -> dict:
+    """Ratings (n,) (NaN = unrated, left out) and predictions (n,) -> n, RMSE, Pearson r, CCC.
+
+    Undefined values (no rated rows; r of a constant) are None, so the result is valid JSON.
+    With ``train_mean``, ``baseline`` holds the same metrics of always predicting it
+    (its CCC is 0 and its r undefined by construction; its RMSE is the bar to clear).
+    """
+    y_true, y_pred = np.asarray(y_true, np.float64).reshape(-1), np.asarray(y_pred, np.float64).reshape(-1)
+    rated = ~np.isnan(y_true)
+    t, p = y_true[rated], y_pred[rated]
+    spread = len(t) > 1 and t.std() > 0 and p.std() > 0
+    result = {
+        "n": int(rated.sum()),
+        "rmse": float(np.sqrt(np.mean((p - t) ** 2))) if len(t) else None,
+        "pearson_r": float(np.corrcoef(t, p)[0, 1]) if spread else None,
+        "ccc": ccc(t, p),
+    }
+    if train_mean is not None:
+        constant = np.full(len(t), float(train_mean))
+        result["baseline"] = {"predicts": float(train_mean),
+                              "rmse": float(np.sqrt(np.mean((constant - t) ** 2))) if len(t) else None,
+                              "pearson_r": None, "ccc": ccc(t, constant)}
+    return result

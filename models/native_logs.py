@@ -55,3 +55,24 @@ def import_tensorflow():
 
         tf.config.list_physical_devices("GPU")
     return tf
+
+
+class _RetracingFilter:
+    """Drops TensorFlow's "triggered tf.function retracing" warning.
+
+    Every loaded or trained model gets its own compiled forward pass (``artifacts.Inference``);
+    TensorFlow counts those as retracings of one function when several models run in one
+    process (members of an average, cross-validation folds) and warns, though nothing is wrong.
+    """
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_retracing_warning() -> None:
+    """Install ``_RetracingFilter`` on the ``tensorflow`` logger (once)."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in logger.filters):
+        logger.addFilter(_RetracingFilter())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from models import artifacts
 from models.balance import balance_rows, class_weights, epoch_sampler
 from models.devices import configure
-from models.heads import get_heads
+from models.heads import get_heads, rated_heads
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
 from preprocessing import settings as run_settings
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainOptions:
-    """Training settings (recorded in the sidecar)."""
+    """Training settings (recorded in the sidecar). These defaults train one network; the commands
+    start from the settings file's defaults (``preprocessing.settings``: members auto, rotating validation)."""
 
     epochs: int = 40
     batch_size: int = 32              # the global batch, split over a distribution strategy's replicas
@@ -42,7 +43,13 @@ class TrainOptions:
     seed: int | None = None           # None: the seed the features were prepared with
     test_fold: int | None = None      # None: the stored split; k: fold k is test (cross-validation)
     strategy: str = "auto"            # tf.distribute strategy: see models.devices
-    heads: tuple[str, ...] = ("emotion",)  # prediction heads (models.heads); emotion is always first
+    heads: tuple[str, ...] = ("emotion", "valence", "arousal")  # models.heads; emotion first; unrated ones are left out
+    loss_weights: dict = field(default_factory=dict)  # {head: loss weight}; unnamed heads keep their default
+    pretrain: str | None = None       # a dimension head trained alone first ("arousal", "valence"), then all heads
+    pretrain_epochs: int = 10
+    members: int | str = 1            # networks averaged (seeds seed, seed + 1, ...), or "auto" (resolve_members)
+    refit: bool = False               # retrain each on training + validation rows for its selected epochs
+    validation: str = "fixed"         # "fixed": every member stops on the validation split; "rotate": see member_splits
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
     verbose: bool = True
 
@@ -68,7 +75,10 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
         patience=train["patience"], min_epoch_rows=train["min_epoch_rows"], monitor=train["monitor"], balance=(train["balance"] or {}).get(name),
         seed=train["seed"],
-        strategy=train["strategy"], heads=tuple(train["heads"]), hyper=dict((train["hyper"] or {}).get(name) or {}),
+        strategy=train["strategy"], heads=tuple(train["heads"]), members=train["members"], refit=train["refit"],
+        validation=train["validation"],
+        loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
+        pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
     )
     return TrainOptions(**{**values, **overrides})
 
@@ -77,9 +87,12 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     """The full settings of this model: the features' (``settings.json``) with this training put in."""
     run = run_settings.for_features(fs.folder, None)
     train = run["train"]
-    for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy"):
+    for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy",
+                "members", "refit", "validation", "pretrain_epochs"):
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
+    train["loss_weights"] = dict(options.loss_weights)
+    train["pretrain"] = {**(train["pretrain"] or {}), name: options.pretrain}
     train["balance"] = {**(train["balance"] or {}), name: options.balance}
     train["hyper"] = {**(train["hyper"] or {}), name: options.hyper}
     return run
@@ -89,15 +102,21 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
                    stop=None) -> TrainResult:
     """Train one modality on ``fs`` and (if ``weights_dir``) save ``<name>.h5`` + ``<name>.json``.
 
-    ``stop``: the run's ``preprocessing.stopping.StopSignals``, checked after every batch.
+    ``options.members`` networks (seeds seed, seed + 1, ...) each train with early stopping
+    on the validation rows; with ``options.refit`` each is then trained again from scratch
+    on training + validation rows for its selected number of epochs. The saved model
+    averages its members' outputs. ``stop``: the run's ``preprocessing.stopping.StopSignals``.
     """
     seed = fs.seed if options.seed is None else options.seed
     devices = configure(seed, options.strategy)
-    import keras
-
-    from models.callbacks import VALID_METRIC, EpochLog, StopOnSignal, ValidationMacroF1
-
     method = options.balance or modality.default_balance
+    asked = options
+    pool_rows = len(fs.rows("train", options.test_fold)) + len(fs.rows("valid", options.test_fold))
+    options = replace(options, members=resolve_members(options.members, pool_rows))
+    if options.validation not in VALIDATION:
+        raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
+    if options.refit and options.validation == "rotate" and options.members > 1:
+        raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
 
     labels = fs.labels()
@@ -107,76 +126,289 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     rows = {s: r[usable[r]] for s, r in rows.items()}
     if len(rows["train"]) == 0 or len(rows["valid"]) == 0:
         raise ValueError(f"{fs.folder}: no {modality.name} training or validation rows")
-
-    state = modality.fit_state(fs, rows["train"])
-    x_train = modality.inputs(fs, rows["train"], state)
-    y_train = labels[rows["train"]]
-    x_valid, y_valid = modality.inputs(fs, rows["valid"], state), labels[rows["valid"]]
-    x_fit, y_fit, origin, balance_info = balance_rows(x_train, y_train, method, seed=seed)
-    weights = class_weights(y_train) if method == "class-weight" else None
-    heads = get_heads(options.heads)
-    targets, sample_weight = _fit_targets(heads, fs, rows["train"], y_fit, origin, weights)
-
+    heads, unrated = rated_heads(get_heads(options.heads, options.loss_weights), fs, rows["train"])
+    if unrated:
+        log.info("%s: no training row has %s ratings; those heads are left out", modality.name, " or ".join(unrated))
+    if options.pretrain and options.pretrain not in [h.name for h in heads[1:]]:
+        raise ValueError(f"pretrain {options.pretrain!r}: not one of this model's rated dimension heads "
+                         f"({', '.join(h.name for h in heads[1:]) or 'none'})")
     feature_settings = modality.feature_settings(fs)
-    with devices.strategy.scope():
-        model = modality.build(feature_settings, state, options.hyper, heads=heads)
-        losses = [head.loss() for head in heads]
-        model.compile(optimizer=keras.optimizers.Adam(options.learning_rate),
-                      loss=losses[0] if len(heads) == 1 else losses,
-                      loss_weights=None if len(heads) == 1 else [head.loss_weight for head in heads])
-    inference = artifacts.Inference(model)
-    by_loss = options.monitor == "loss"
-    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss" if by_loss else VALID_METRIC,
-                                                   mode="min" if by_loss else "max", patience=options.patience,
-                                                   restore_best_weights=True)
-    log_epochs = EpochLog(modality.name, options.epochs, options.verbose)
-    callbacks = [ValidationMacroF1(inference, x_valid, y_valid, PREDICT_BATCH), log_epochs, early_stopping,
-                 StopOnSignal(stop)]
-    batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size, balanced=method == "balanced-batches",
-                            min_rows=options.min_epoch_rows, seed=seed, sample_weight=sample_weight)
-    with filtered_stderr():
-        model.fit(batches, epochs=options.epochs, verbose=0, callbacks=callbacks,
-                  validation_data=(x_valid, y_valid if len(heads) == 1 else tuple(
-                      [y_valid] + [h.targets(fs, rows["valid"]) for h in heads[1:]])) if by_loss else None)
-    history = log_epochs.history
-    best = {"epoch": early_stopping.best_epoch + 1}
 
-    # The test rows are scored once, here, with the selected weights.
-    x_test, y_test = modality.inputs(fs, rows["test"], state), labels[rows["test"]]
-    valid_metrics = evaluate(y_valid, inference(x_valid, PREDICT_BATCH).argmax(axis=1))
-    test_metrics = evaluate(y_test, inference(x_test, PREDICT_BATCH).argmax(axis=1)) if len(y_test) else evaluate(y_test, y_test)
+    # Selection: each member trains on its training rows, early-stopped on its validation rows.
+    rotate = options.validation == "rotate" and options.members > 1
+    splits = member_splits(fs, rows, options.members, rotate)
+    state = modality.fit_state(fs, np.sort(np.concatenate(splits[0])) if rotate else rows["train"])
+    fit = _Fit(modality, fs, options, heads, method, devices, feature_settings, stop)
+    members = []
+    for i, (train_rows, valid_rows) in enumerate(splits):
+        x_valid = modality.inputs(fs, valid_rows, state)
+        members.append(fit.member(train_rows, state, seed + i, (x_valid, labels[valid_rows], valid_rows), options.epochs))
+    selected = _average(members, heads, modality.name, devices)
+    if rotate:  # every member predicts the rows it was early-stopped on, which it never trained on
+        valid_rows, valid_outputs = _out_of_fold(members, splits, modality, fs, state)
+    else:
+        valid_rows = rows["valid"]
+        valid_outputs = artifacts.Inference(selected).outputs(modality.inputs(fs, valid_rows, state), PREDICT_BATCH)
+
+    final, final_state, refit_info = selected, state, None
+    if options.refit:  # the validation rows have chosen the epochs; now they train too
+        both = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+        final_state = modality.fit_state(fs, both)
+        refitted = [fit.member(both, final_state, seed + i, None, m.best_epoch) for i, m in enumerate(members)]
+        final = _average(refitted, heads, modality.name, devices)
+        refit_info = {"rows": int(len(both)), "epochs": [m.best_epoch for m in members],
+                      "history": [m.history for m in refitted]}
+    inference = artifacts.Inference(final)
+
+    # The test rows are scored once, here, with the final model.
+    x_test = modality.inputs(fs, rows["test"], final_state)
+    test_outputs = inference.outputs(x_test, PREDICT_BATCH)
+    metrics = _metrics(fs, heads, rows, valid_rows, valid_outputs, test_outputs, unavailable)
+    if options.refit:
+        metrics["valid_scored_by"] = "the selection members, before the refit (the saved model has trained on these rows)"
+    elif rotate:
+        metrics["valid_scored_by"] = ("out of fold: each row by the member early-stopped on it, which never trained "
+                                      "on it (the others did)")
+    history = members[0].history
+    sidecar = {
+        "format": "kemdy-emotion-model", "version": artifacts.SIDECAR_VERSION, "modality": modality.name,
+        "emotions": list(EMOTIONS), "feature_settings": feature_settings, "state": final_state,
+        "model_sha256": "0" * 64, "split_fingerprint": fs.fingerprint(options.test_fold),
+        "features_fingerprint": fs.manifest.get("input_fingerprint", ""), "seed": seed,
+        "balance": members[0].balance, "heads": [head.describe() for head in heads], "heads_unrated": unrated,
+        "settings": settings_of_run(fs, modality.name, asked),
+        "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
+                     "best_epoch": members[0].best_epoch, "epochs_run": len(history), "history": history,
+                     "members_asked": asked.members,
+                     "members": [{"seed": seed + i, "best_epoch": m.best_epoch, "epochs_run": len(m.history),
+                                  "best_valid_macro_f1": m.best_valid, "pretrain_epochs": len(m.pretrained)}
+                                 for i, m in enumerate(members)],
+                     "refit": refit_info,
+                     "seconds": round(time.perf_counter() - started, 2), **devices.describe()},
+        "metrics": metrics,
+        "validation_outputs": _outputs_record(fs, valid_rows, valid_outputs, heads),
+        "packages": package_versions(["tensorflow", "keras", "numpy", "scikit-learn", "imbalanced-learn", "h5py"]),
+    }
+    path = artifacts.save(final, sidecar, weights_dir, modality.name) if weights_dir is not None else None
+    if path is not None:
+        sidecar = artifacts.load_sidecar(weights_dir, modality.name)
+    report = _report(modality.name, options, members, rows, metrics, seed, devices.describe()["device"], rotate)
+    return TrainResult(modality.name, path, sidecar, final, report, inference)
+
+
+def _metrics(fs: FeatureSet, heads, rows: dict, valid_rows: np.ndarray, valid_outputs: list, test_outputs: list,
+             unavailable: dict) -> dict:
+    """Validation and test metrics of every head, beside the majority (and training-mean) baselines."""
+    labels = fs.labels()
+    y_train, y_valid, y_test = labels[rows["train"]], labels[valid_rows], labels[rows["test"]]
     metrics = {
-        "valid": valid_metrics, "test": test_metrics,
+        "valid": evaluate(y_valid, valid_outputs[0].argmax(axis=1)),
+        "test": evaluate(y_test, test_outputs[0].argmax(axis=1)) if len(y_test) else evaluate(y_test, y_test),
         "majority_valid": majority_baseline(y_train, y_valid), "majority_test": majority_baseline(y_train, y_test),
         "rows": {s: int(len(r)) for s, r in rows.items()}, "rows_without_modality": unavailable,
     }
     if len(heads) > 1:
-        metrics["heads"] = {head.name: {split: head.evaluate(head.targets(fs, rows[split]), out) for split, out in
-                                        (("valid", inference.outputs(x_valid, PREDICT_BATCH)[k]),
-                                         ("test", inference.outputs(x_test, PREDICT_BATCH)[k]))}
+        scored = (("valid", valid_rows, valid_outputs), ("test", rows["test"], test_outputs))
+        metrics["heads"] = {head.name: {split: head.evaluate(head.targets(fs, where), outputs[k],
+                                                            head.targets(fs, rows["train"]))
+                                        for split, where, outputs in scored}
                             for k, head in enumerate(heads) if k > 0}
-    sidecar = {
-        "format": "kemdy-emotion-model", "version": artifacts.SIDECAR_VERSION, "modality": modality.name,
-        "emotions": list(EMOTIONS), "feature_settings": feature_settings, "state": state,
-        "model_sha256": "0" * 64, "split_fingerprint": fs.fingerprint(options.test_fold),
-        "features_fingerprint": fs.manifest.get("input_fingerprint", ""), "seed": seed,
-        "balance": balance_info, "heads": [head.describe() for head in heads],
-        "settings": settings_of_run(fs, modality.name, options),
-        "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
-                     "best_epoch": best["epoch"], "epochs_run": len(history), "history": history,
-                     "seconds": round(time.perf_counter() - started, 2), **devices.describe()},
-        "metrics": metrics,
-        "packages": package_versions(["tensorflow", "keras", "numpy", "scikit-learn", "imbalanced-learn", "h5py"]),
-    }
-    path = artifacts.save(model, sidecar, weights_dir, modality.name) if weights_dir is not None else None
-    if path is not None:
-        sidecar = artifacts.load_sidecar(weights_dir, modality.name)
-    report = "\n\n".join([
-        f"{modality.name}: best epoch {best['epoch']} of {len(history)}, balance {balance_info['method']}, seed {seed}, {devices.describe()['device']}",
-        format_report(f"validation ({len(y_valid)} segments)", valid_metrics, metrics["majority_valid"]),
-        format_report(f"test ({len(y_test)} segments, scored once)", test_metrics, metrics["majority_test"]),
+    return metrics
+
+
+def _report(name: str, options: TrainOptions, members: list, rows: dict, metrics: dict, seed: int, device: str,
+            rotate: bool) -> str:
+    """What the training command prints: how the members trained, then validation and test tables."""
+    epochs = ", ".join(str(m.best_epoch) for m in members)
+    how = (f"best epoch {epochs} of {len(members[0].history)}" if len(members) == 1
+           else f"{len(members)} members, best epochs {epochs}")
+    if options.refit:
+        how += f", refitted on training + validation ({len(rows['train']) + len(rows['valid'])} rows)"
+    if rotate:
+        how += ", each early-stopped on its own fold"
+    kind = ", before the refit" if options.refit else ", out of fold" if rotate else ""
+    return "\n\n".join([
+        f"{name}: {how}, balance {members[0].balance['method']}, seed {seed}, {device}",
+        format_report(f"validation ({metrics['valid']['n']} segments{kind})", metrics["valid"], metrics["majority_valid"]),
+        format_report(f"test ({metrics['test']['n']} segments, scored once)", metrics["test"], metrics["majority_test"]),
     ])
-    return TrainResult(modality.name, path, sidecar, model, report, inference)
+
+
+VALIDATION = ("fixed", "rotate")
+AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all
+MAX_AUTO_MEMBERS = 4
+
+
+def resolve_members(members: int | str, pool_rows: int) -> int:
+    """The number of networks: ``members`` itself, or for "auto" enough that together they train on
+    about AUTO_MEMBER_ROWS rows (4 on a corpus of a few thousand, 2 at KEMDy20's size), 1 to 4.
+
+    Averaging seeds pays most where a corpus is small and one network's result varies most
+    between seeds; the rule keeps a cross-validation's cost bounded on large corpora.
+    """
+    if members == "auto":
+        return int(np.clip(np.ceil(AUTO_MEMBER_ROWS / max(1, pool_rows)), 1, MAX_AUTO_MEMBERS))
+    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+        raise ValueError(f"members must be a whole number of at least 1 or \"auto\", not {members!r}")
+    return members
+
+
+def member_splits(fs: FeatureSet, rows: dict, members: int, rotate: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, validation rows) of each member.
+
+    Fixed: every member trains on the training split and stops on the validation split.
+    Rotate: the training and validation splits form one pool of folds; member i stops on
+    the i-th of them (the validation fold first, then the following folds) and trains on
+    the others, so all of the pool trains and every row gets an out-of-fold prediction.
+    """
+    if not rotate:
+        return [(rows["train"], rows["valid"])] * members
+    folds = fs.splits["fold"].to_numpy()
+    pool = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+    count = int(folds.max()) + 1
+    first = int(folds[rows["valid"][0]])
+    order = sorted({int(f) for f in folds[pool]}, key=lambda f: (f - first) % count)
+    splits = []
+    for i in range(members):
+        held = folds[pool] == order[i % len(order)]
+        splits.append((pool[~held], pool[held]))
+    return splits
+
+
+def _out_of_fold(members, splits, modality, fs: FeatureSet, state: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The pool rows some member was validated on, and their outputs (averaged where several were)."""
+    rows = np.unique(np.concatenate([valid for _, valid in splits]))
+    where = {int(r): i for i, r in enumerate(rows)}
+    sums, counts = None, np.zeros(len(rows))
+    for member, (_, valid) in zip(members, splits):
+        outputs = artifacts.Inference(member.model).outputs(modality.inputs(fs, valid, state), PREDICT_BATCH)
+        if sums is None:
+            sums = [np.zeros((len(rows),) + o.shape[1:], np.float64) for o in outputs]
+        index = np.asarray([where[int(r)] for r in valid])
+        for total, out in zip(sums, outputs):
+            total[index] += out
+        counts[index] += 1
+    return rows, [(total / counts.reshape((-1,) + (1,) * (total.ndim - 1))).astype(np.float32) for total in sums]
+
+
+def _outputs_record(fs: FeatureSet, rows: np.ndarray, outputs: list[np.ndarray], heads) -> dict:
+    """The validation rows' held-out outputs, by segment ID (what a stacked fusion may learn from)."""
+    record = {"ids": fs.segments["id"].to_numpy(dtype=object)[rows].tolist()}
+    for head, out in zip(heads, outputs):
+        record[head.name] = np.round(out.reshape(len(rows), -1) if head is heads[0] else out.reshape(-1), 5).tolist()
+    return record
+
+
+@dataclass
+class Member:
+    """One trained network: its model, the epoch kept and its log."""
+
+    model: object
+    best_epoch: int
+    best_valid: float | None
+    history: list[dict]
+    balance: dict
+    pretrained: list[dict] = field(default_factory=list)  # the epochs of dimension-only pretraining, if any
+
+
+@dataclass
+class _Fit:
+    """Trains one network of a modality on given rows (what every member, selected or refitted, shares)."""
+
+    modality: object
+    fs: FeatureSet
+    options: TrainOptions
+    heads: tuple
+    method: str
+    devices: object
+    feature_settings: dict
+    stop: object = None
+
+    def member(self, train_rows: np.ndarray, state: dict, seed: int, validation, epochs: int) -> Member:
+        """Train a fresh network (seeded ``seed``) on ``train_rows`` for up to ``epochs`` epochs.
+
+        ``validation``: (x, y, rows) for early stopping on validation macro-F1 (or loss), keeping
+        the best epoch; None: train exactly ``epochs`` epochs (a refit).
+        """
+        import keras
+
+        from models.callbacks import VALID_METRIC, EpochLog, StopOnSignal, ValidationMacroF1
+
+        options, heads, fs = self.options, self.heads, self.fs
+        keras.utils.set_random_seed(seed)
+        labels = fs.labels()
+        x_train, y_train = self.modality.inputs(fs, train_rows, state), labels[train_rows]
+        x_fit, y_fit, origin, balance_info = balance_rows(x_train, y_train, self.method, seed=seed)
+        weights = class_weights(y_train) if self.method == "class-weight" else None
+        targets, sample_weight = _fit_targets(heads, fs, train_rows, y_fit, origin, weights)
+        with self.devices.strategy.scope():
+            model = self.modality.build(self.feature_settings, state, options.hyper, heads=heads)
+        name = self.modality.name if options.members == 1 else f"{self.modality.name} {seed}"
+        pretrained = []
+        if options.pretrain:  # the shared representation learns the dimension first; the heads then train together
+            weights_only = [1.0 if head.name == options.pretrain else 0.0 for head in heads]
+            self._compile(model, weights_only)
+            pretrain_log = EpochLog(f"{name} pretrain {options.pretrain}", options.pretrain_epochs, options.verbose)
+            pretrain_batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size,
+                                             balanced=self.method == "balanced-batches",
+                                             min_rows=options.min_epoch_rows, seed=seed, sample_weight=sample_weight)
+            with filtered_stderr():
+                model.fit(pretrain_batches, epochs=options.pretrain_epochs, verbose=0,
+                          callbacks=[pretrain_log, StopOnSignal(self.stop)])
+            pretrained = pretrain_log.history
+        self._compile(model, [head.loss_weight for head in heads])
+        log_epochs = EpochLog(name if validation else f"{name} refit", epochs, options.verbose)
+        callbacks, validation_data, early_stopping = [log_epochs, StopOnSignal(self.stop)], None, None
+        if validation is not None:
+            x_valid, y_valid, valid_rows = validation
+            by_loss = options.monitor == "loss"
+            early_stopping = keras.callbacks.EarlyStopping(
+                monitor="val_loss" if by_loss else VALID_METRIC, mode="min" if by_loss else "max",
+                patience=options.patience, restore_best_weights=True)
+            callbacks = [ValidationMacroF1(artifacts.Inference(model), x_valid, y_valid, PREDICT_BATCH), log_epochs,
+                         early_stopping, StopOnSignal(self.stop)]
+            if by_loss:
+                validation_data = (x_valid, y_valid if len(heads) == 1 else tuple(
+                    [y_valid] + [h.targets(fs, valid_rows) for h in heads[1:]]))
+        batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size,
+                                balanced=self.method == "balanced-batches", min_rows=options.min_epoch_rows,
+                                seed=seed, sample_weight=sample_weight)
+        with filtered_stderr():
+            model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks, validation_data=validation_data)
+        history = log_epochs.history
+        if early_stopping is None:
+            return Member(model, len(history), None, history, balance_info, pretrained)
+        best = early_stopping.best_epoch + 1
+        best_valid = history[best - 1]["valid_macro_f1"] if best <= len(history) else None
+        return Member(model, best, best_valid, history, balance_info, pretrained)
+
+    def _compile(self, model, loss_weights: list[float]) -> None:
+        import keras
+
+        with self.devices.strategy.scope():
+            losses = [head.loss() for head in self.heads]
+            model.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate),
+                          loss=losses[0] if len(self.heads) == 1 else losses,
+                          loss_weights=None if len(self.heads) == 1 else loss_weights)
+
+
+def _average(members: list[Member], heads, name: str, devices):
+    """One Keras model: the members' own model for one member, else the average of their outputs per head."""
+    if len(members) == 1:
+        return members[0].model
+    import keras
+    from keras import layers
+
+    with devices.strategy.scope():
+        inputs = keras.Input(shape=members[0].model.input_shape[1:], dtype=members[0].model.inputs[0].dtype,
+                             name=members[0].model.inputs[0].name)
+        outs = []
+        for i, member in enumerate(members):
+            member.model.name = f"{name}_member_{i}"
+            out = member.model(inputs)
+            outs.append(out if isinstance(out, (list, tuple)) else [out])
+        averaged = [layers.Average(dtype="float32", name=head.name)([o[k] for o in outs]) for k, head in enumerate(heads)]
+    return keras.Model(inputs, averaged[0] if len(averaged) == 1 else averaged, name=f"{name}_average")
 
 
 def _fit_targets(heads, fs: FeatureSet, train_rows: np.ndarray, y_fit: np.ndarray, origin: np.ndarray,

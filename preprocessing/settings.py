@@ -43,7 +43,13 @@ def defaults() -> dict:
             "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
             "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
             "seed": None,  # None: the seed the features were prepared with
-            "heads": ["emotion"],
+            "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: 1-4 by corpus size
+            "validation": "rotate",  # member i stops on the i-th fold of training + validation; "fixed": all on valid
+            "refit": False,          # with "fixed": retrain on training + validation for the epochs validation chose
+            "heads": ["emotion", "valence", "arousal"],  # heads without ratings in the training rows are left out
+            "loss_weights": {"emotion": 1.0, "valence": 0.5, "arousal": 0.5},
+            "pretrain": {"wav": None, "text": None, "bio": None},  # e.g. {"wav": "arousal", "text": "valence"}
+            "pretrain_epochs": 10,
             "balance": {"wav": None, "text": None, "bio": None},  # None: the modality's default
             "hyper": {"wav": {}, "text": {}, "bio": {}},           # model-builder keyword arguments
         },
@@ -53,7 +59,8 @@ def defaults() -> dict:
 
 
 # Sections whose keys are open: names of modalities, labels or builder arguments.
-_OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("vote", "modality_weights")}
+_OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("train", "loss_weights"),
+         ("train", "pretrain"), ("vote", "modality_weights")}
 
 
 def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> dict:

@@ -95,7 +95,11 @@ def test_reload_predicts_the_same(trained, features, name):
     rows = features.rows("test")[:16]
     rows = rows[modality.available(features)[rows]]
     x = modality.inputs(features, rows, loaded.sidecar["state"])
-    np.testing.assert_allclose(loaded.predict(x), np.asarray(results[name].model(x, training=False)), atol=1e-5)
+    outputs = results[name].model(x, training=False)  # one output per head: the emotion softmax first
+    np.testing.assert_allclose(loaded.predict(x), np.asarray(outputs[0]), atol=1e-5)
+    probabilities, dimensions = loaded.predict_all(x)
+    assert set(dimensions) == {"valence", "arousal"}
+    np.testing.assert_allclose(dimensions["arousal"], np.asarray(outputs[2]).reshape(-1), atol=1e-5)
 
 
 def test_same_seed_same_metrics(features):

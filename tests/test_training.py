@@ -84,3 +84,84 @@ def test_epoch_log_prints_one_line_per_epoch(tiny_fs, capsys):
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[bio] epoch")]
     assert [l.split()[2] for l in lines] == ["1/3", "2/3", "3/3"]
     assert "*" in lines[0]  # the first epoch is always an improvement
+
+
+def test_members_are_averaged_in_one_saved_model(tiny_fs, tmp_path):
+    """members=2: two seeds, each early-stopped; the .h5 holds both and outputs the mean of their probabilities."""
+    import numpy as np
+
+    from models.artifacts import load
+    from models.modalities import MODALITIES
+    from models.training import TrainOptions, train_modality
+
+    options = TrainOptions(epochs=3, patience=3, members=2, hyper={"hidden": (8,)}, verbose=False)
+    result = train_modality(MODALITIES["bio"], tiny_fs, options, tmp_path)
+    members = result.sidecar["training"]["members"]
+    assert [m["seed"] for m in members] == [tiny_fs.seed, tiny_fs.seed + 1]
+    loaded = load(tmp_path, "bio")
+    x = MODALITIES["bio"].inputs(tiny_fs, tiny_fs.rows("test"), loaded.sidecar["state"])
+    inner = [layer for layer in loaded.model.layers if layer.name.startswith("bio_member_")]
+    assert len(inner) == 2
+    separate = [np.asarray(m(x, training=False)[0]) for m in inner]  # [0]: the emotion head's output
+    assert not np.allclose(separate[0], separate[1])  # different seeds, different networks
+    assert np.allclose(loaded.predict(x), np.mean(separate, axis=0), atol=1e-6)
+    assert np.allclose(loaded.predict(x), result.inference(x), atol=1e-6)
+
+
+def test_refit_trains_on_validation_rows_for_the_selected_epochs(tiny_fs):
+    """refit: the selection run picks the epochs on validation; the final model trains on train + valid that long."""
+    from models.modalities import MODALITIES
+    from models.training import TrainOptions, train_modality
+
+    options = TrainOptions(epochs=6, patience=2, refit=True, hyper={"hidden": (8,)}, verbose=False)
+    result = train_modality(MODALITIES["bio"], tiny_fs, options, None)
+    training, metrics = result.sidecar["training"], result.sidecar["metrics"]
+    refit = training["refit"]
+    assert refit["rows"] == metrics["rows"]["train"] + metrics["rows"]["valid"]
+    assert refit["epochs"] == [training["best_epoch"]]
+    assert [len(h) for h in refit["history"]] == [training["best_epoch"]]
+    assert "before the refit" in metrics["valid_scored_by"]
+    # the transform (bio standardisation) is refitted on training + validation rows too
+    selection_state = MODALITIES["bio"].fit_state(tiny_fs, tiny_fs.rows("train"))
+    assert result.sidecar["state"] != selection_state
+
+
+def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_fs):
+    import numpy as np
+
+    from models.cli import members_arg
+    from models.training import member_splits, resolve_members
+
+    assert resolve_members("auto", 400) == 4 and resolve_members("auto", 10_000) == 2
+    assert resolve_members("auto", 30_000) == 1 and resolve_members(3, 10) == 3
+    for bad in (0, "many", True):
+        with pytest.raises(ValueError, match="members"):
+            resolve_members(bad, 100)
+    assert members_arg("auto") == "auto" and members_arg("2") == 2
+    with pytest.raises(Exception, match="at least 1"):
+        members_arg("0")
+
+    rows = {s: tiny_fs.rows(s) for s in ("train", "valid")}
+    splits = member_splits(tiny_fs, rows, 2, rotate=True)  # 3 folds: test fold 0, a pool of folds 1 and 2
+    pool = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+    np.testing.assert_array_equal(splits[0][1], rows["valid"])  # the first member stops on the validation split
+    for train, valid in splits:
+        assert not set(train) & set(valid)
+        np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), pool)
+    np.testing.assert_array_equal(np.sort(np.concatenate([v for _, v in splits])), pool)  # every pool row out of fold
+    assert not set(pool) & set(tiny_fs.rows("test"))
+
+
+def test_rotating_members_record_out_of_fold_validation_outputs(tiny_fs):
+    from models.modalities import MODALITIES
+    from models.training import TrainOptions, train_modality
+
+    options = TrainOptions(epochs=2, patience=2, members=2, validation="rotate", hyper={"hidden": (8,)}, verbose=False)
+    result = train_modality(MODALITIES["bio"], tiny_fs, options, None)
+    pool = set(tiny_fs.segments["id"].to_numpy()[list(tiny_fs.rows("train")) + list(tiny_fs.rows("valid"))])
+    recorded = result.sidecar["validation_outputs"]
+    assert set(recorded["ids"]) == pool and len(recorded["emotion"]) == len(pool)
+    assert result.sidecar["metrics"]["valid"]["n"] == len(pool)
+    assert "out of fold" in result.sidecar["metrics"]["valid_scored_by"]
+    with pytest.raises(ValueError, match="exclude each other"):
+        train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(members=2, validation="rotate", refit=True), None)

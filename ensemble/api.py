@@ -75,8 +75,8 @@ def train(modality: str, features: str | Path = "features", weights: str | Path 
           smoke: bool = False, verbose: bool = False, stop=None):
     """Train one modality ("wav", "text", "bio") and save ``<weights>/<name>.h5`` + sidecar (unless weights is None).
 
-    Returns a ``models.training.TrainResult`` (``.report`` is what the command prints). ``smoke``: a
-    tiny model for 2 epochs, for checks. ``stop``: a ``preprocessing.stopping.StopSignals`` to obey.
+    Returns a ``models.training.TrainResult`` (``.report`` is what the command prints). ``smoke``: one
+    tiny network for 2 epochs, for checks. ``stop``: a ``preprocessing.stopping.StopSignals`` to obey.
     """
     from models.modalities import get_modality
     from models.training import SMOKE_HYPER, options_from_settings, train_modality
@@ -88,7 +88,7 @@ def train(modality: str, features: str | Path = "features", weights: str | Path 
     if not fs.has(definition.feature):
         raise FeatureError(f"{features} has no {definition.feature} features (modalities: "
                            f"{', '.join(fs.manifest['modalities'])})")
-    smoke_options = {"epochs": 2, "hyper": SMOKE_HYPER[modality]} if smoke else {}
+    smoke_options = {"epochs": 2, "hyper": SMOKE_HYPER[modality], "members": 1} if smoke else {}
     options = options_from_settings(chosen["train"], modality, test_fold=test_fold, verbose=verbose, **smoke_options)
     return train_modality(definition, fs, options, None if weights is None else Path(weights), stop=stop)
 
@@ -148,12 +148,15 @@ def crossval(features: str | Path = "features", settings: SettingsLike = None, *
 
 @dataclass
 class Result:
-    """One prediction: the combined ``label`` and ``probabilities``, and each model's probabilities."""
+    """One prediction: the combined ``label`` and ``probabilities``, and each model's probabilities;
+    ``dimensions`` ({"valence": 3.4, "arousal": 2.1}, 1-5) combined and per model where models predict them."""
 
     id: str
     label: str
     probabilities: dict[str, float]
     per_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    dimensions: dict[str, float] = field(default_factory=dict)
+    per_model_dimensions: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per source ("ensemble", then each model), one column per emotion."""
@@ -214,4 +217,5 @@ class Recognizer:
 def _result(prediction) -> Result:
     named = lambda values: {e: float(v) for e, v in zip(EMOTIONS, values)}  # noqa: E731
     return Result(prediction.id, EMOTIONS[int(np.argmax(prediction.probabilities))], named(prediction.probabilities),
-                  {name: named(p) for name, p in prediction.per_model.items()})
+                  {name: named(p) for name, p in prediction.per_model.items()}, dict(prediction.dimensions),
+                  {name: dict(values) for name, values in prediction.per_model_dimensions.items()})

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ensemble.prediction import Failure, Item, ItemPrediction
+from models.heads import DIMENSIONS
 from models.modalities import MODALITIES, BioFiles
 from preprocessing.emotions import EMOTIONS
 from preprocessing.readers.segments import CorpusError
@@ -88,20 +89,25 @@ def needed_models(items: list[Item]) -> list[str]:
 
 
 def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False) -> pd.DataFrame:
-    """id, label, one column per emotion (and ``<model>_<emotion>`` columns if ``per_model``)."""
+    """id, label, one column per emotion, valence and arousal where models predict them
+    (and ``<model>_<emotion>``, ``<model>_<dimension>`` columns if ``per_model``)."""
     rows = []
+    dimensions = [d for d in DIMENSIONS if any(d in p.dimensions for p in predictions)]
     for p in predictions:
         row = {"id": p.id, "label": EMOTIONS[int(p.probabilities.argmax())]}
         row.update({e: round(float(v), 6) for e, v in zip(EMOTIONS, p.probabilities)})
+        row.update({d: round(p.dimensions[d], 4) if d in p.dimensions else None for d in dimensions})
         if per_model:
             for name in MODALITIES:
                 values = p.per_model.get(name)
                 row.update({f"{name}_{e}": (round(float(values[k]), 6) if values is not None else None)
                             for k, e in enumerate(EMOTIONS)})
+                rated = p.per_model_dimensions.get(name, {})
+                row.update({f"{name}_{d}": round(rated[d], 4) if d in rated else None for d in dimensions})
         rows.append(row)
-    columns = ["id", "label", *EMOTIONS]
+    columns = ["id", "label", *EMOTIONS, *dimensions]
     if per_model:
-        columns += [f"{name}_{e}" for name in MODALITIES for e in EMOTIONS]
+        columns += [f"{name}_{e}" for name in MODALITIES for e in [*EMOTIONS, *dimensions]]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--tune-weights and --modality-weights exclude each other")
         if args.smoke:
             settings["train"]["hyper"] = SMOKE_HYPER
+            settings["train"]["members"] = 1
             if "epochs" not in run_settings.given_flags(parser, argv):
                 settings["train"]["epochs"] = 2
         require_writable(args.report, "--report")  # before the work, not after it

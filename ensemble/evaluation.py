@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ensemble import scoring
+from ensemble import scoring, stacking
 from ensemble.tuning import DEFAULT_GRID, TuningResult, tune_weights
-from ensemble.voting import ModelScores, Vote, check_weights, soft_vote
+from ensemble.voting import ModelScores, Vote, check_weights, soft_vote, vote_dimensions
 from models.artifacts import TrainedModel
-from models.metrics import evaluate, majority_baseline
+from models.heads import DIMENSIONS
+from models.metrics import evaluate, majority_baseline, regression_metrics
 from preprocessing.storage.feature_store import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class EnsembleOutcome:
     ensemble: ModelResult
     majority: dict             # majority baseline on every segment of the split
     model_seeds: dict[str, int]
+    stacked: ModelResult | None = None  # the stacked fusion (ensemble.stacking), when it could be fitted
+    stacked_note: str = ""               # why there is none, or what it was fitted on
+    # {source: {dimension: regression metrics}}: each model, "ensemble" (weighted mean), "stacked"
+    dimensions: dict = None
 
 
 def labels_of(fs: FeatureSet, ids: Sequence[str]) -> np.ndarray:
@@ -60,7 +65,15 @@ def labels_of(fs: FeatureSet, ids: Sequence[str]) -> np.ndarray:
 
 def tune_on_validation(models: Mapping[str, TrainedModel], fs: FeatureSet, test_fold: int | None = None,
                        values: Sequence[float] = DEFAULT_GRID) -> TuningResult:
-    """Score the validation rows only and grid-search the weights on them."""
+    """Grid-search the weights on held-out validation outputs.
+
+    Those the sidecars record (rows each model never trained on; out of fold under rotating
+    validation) when every model has them, else the validation split scored now.
+    """
+    recorded = stacking.validation_scores(models)
+    if recorded is not None:
+        ids = np.asarray(list(dict.fromkeys(i for s in recorded.values() for i in s.ids)), dtype=object)
+        return tune_weights(recorded, ids, labels_of(fs, ids), values)
     rows = fs.rows("valid", test_fold)
     valid = scoring.predict_rows(models, fs, rows)
     return tune_weights(valid, scoring.segment_ids(fs)[rows], fs.labels()[rows], values)
@@ -103,10 +116,75 @@ def evaluate_ensemble(models: Mapping[str, TrainedModel], fs: FeatureSet, *, spl
     voted_labels = labels[vote.voted]
     ensemble = ModelResult(len(voted_labels), evaluate(voted_labels, vote.labels()[vote.voted]),
                            majority_baseline(train_labels, voted_labels))
+    stacked, stacked_note, stacked_dimensions = _stacked(models, fs, scores, ids, labels, train_labels)
+    dimensions = score_dimensions(scores, fs, ids, weights, fs.rows("train", test_fold), stacked_dimensions)
     return EnsembleOutcome(
+        stacked=stacked, stacked_note=stacked_note, dimensions=dimensions,
         split=split, test_fold=test_fold, fingerprint=fs.fingerprint(test_fold), ids=ids, labels=labels,
         train_labels=train_labels, vote=vote, weights_source=source, tuning=tuning,
         models=score_models(scores, fs, train_labels), ensemble=ensemble,
         majority=majority_baseline(train_labels, labels),
         model_seeds={name: int(m.sidecar["seed"]) for name, m in models.items()},
     )
+
+
+def ratings_of(fs: FeatureSet) -> dict[str, dict[str, float]]:
+    """{dimension: {segment ID: rating}} for the dimensions the segment table has (NaN unrated)."""
+    ids = scoring.segment_ids(fs)
+    out = {}
+    for d in DIMENSIONS:
+        if d in fs.segments.columns:
+            out[d] = dict(zip(ids, pd.to_numeric(fs.segments[d], errors="coerce").to_numpy(dtype=np.float64)))
+    return out
+
+
+def _stacked(models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray, train_labels: np.ndarray):
+    """The stacked fusion's result on the evaluated split, a note, and its fused dimensions ({} if none)."""
+    validation = stacking.validation_scores(models)
+    if validation is None:
+        return None, "no stacked fusion: a model's sidecar has no validation outputs (trained by an older version)", {}
+    fitting = {i for model in validation.values() for i in model.ids}
+    if fitting & set(ids):
+        return None, ("no stacked fusion: it is fitted on the validation outputs, and the evaluated split "
+                      "shares segments with them"), {}
+    all_ids = scoring.segment_ids(fs)
+    label_of = dict(zip(all_ids, fs.labels()))
+    fusion = stacking.fit(validation, label_of, ratings_of(fs), ids, seed=fs.seed)
+    if fusion is None:
+        return None, "no stacked fusion: too few validation segments or classes to fit it", {}
+    probabilities = fusion.probabilities(scores, ids)
+    scored = np.zeros(len(ids), bool)
+    for model in scores.values():
+        scored |= pd.Index(model.ids).get_indexer(ids) >= 0
+    result = ModelResult(int(scored.sum()), evaluate(labels[scored], probabilities[scored].argmax(axis=1)),
+                         majority_baseline(train_labels, labels[scored]))
+    dimensions = {d: np.where(scored, v, np.nan) for d, v in fusion.predict_dimensions(scores, ids).items()}
+    note = f"stacked fusion fitted on {fusion.fitted_on} validation segments (held-out model outputs)"
+    return result, note, dimensions
+
+
+def score_dimensions(scores, fs: FeatureSet, ids: np.ndarray, weights, train_rows: np.ndarray,
+                     stacked: dict[str, np.ndarray]) -> dict:
+    """{source: {dimension: RMSE, r, CCC, the training-mean baseline and the rated points}} per source."""
+    ratings = ratings_of(fs)
+    out: dict[str, dict] = {}
+    for d, by_id in ratings.items():
+        train_values = pd.to_numeric(fs.segments[d], errors="coerce").to_numpy(dtype=np.float64)[train_rows]
+        mean = float(np.nanmean(train_values)) if (~np.isnan(train_values)).any() else None
+        sources = {name: (model.ids, model.dimensions[d]) for name, model in scores.items() if d in model.dimensions}
+        voted = vote_dimensions(scores, ids, weights).get(d)
+        if voted is not None:
+            sources["ensemble"] = (ids[~np.isnan(voted)], voted[~np.isnan(voted)])
+        if d in stacked:
+            values = stacked[d]
+            sources["stacked"] = (ids[~np.isnan(values)], values[~np.isnan(values)])
+        for source, (where, values) in sources.items():
+            truth = np.asarray([by_id.get(i, np.nan) for i in where], dtype=np.float64)
+            rated = ~np.isnan(truth)
+            if rated.any():
+                metrics = regression_metrics(truth, values, mean)
+                metrics["points"] = {"ids": [str(i) for i in np.asarray(where)[rated]],
+                                     "true": np.round(truth[rated], 3).tolist(),
+                                     "predicted": np.round(np.asarray(values, np.float64)[rated], 3).tolist()}
+                out.setdefault(source, {})[d] = metrics
+    return out

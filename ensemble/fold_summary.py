@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ensemble.folds import CrossvalOptions
-from ensemble.report import valence_arousal_note
-from models.metrics import HEADLINE, HEADLINE_KEYS
+from models.heads import DIMENSIONS
+from models.metrics import HEADLINE, HEADLINE_KEYS, REGRESSION_HEADLINE
 from preprocessing.emotions import EMOTIONS
 from preprocessing.storage import atomic
 from preprocessing.storage.feature_store import FeatureSet
@@ -43,6 +43,29 @@ def summarise(records: list[dict]) -> dict:
     return summary
 
 
+def summarise_dimensions(records: list[dict]) -> dict:
+    """{source: {dimension: {"ccc" | "pearson_r" | "rmse" | "baseline_rmse": mean_std}}} over the folds."""
+    out: dict[str, dict] = {}
+    for record in records:
+        for source, dims in record.get("dimensions", {}).items():
+            for d, m in dims.items():
+                cell = out.setdefault(source, {}).setdefault(d, {k: [] for k in ("ccc", "pearson_r", "rmse", "baseline_rmse")})
+                for key in cell:
+                    if m.get(key) is not None:
+                        cell[key].append(m[key])
+    return {source: {d: {k: mean_std(v) for k, v in cell.items()} for d, cell in dims.items()}
+            for source, dims in out.items()}
+
+
+def _dimensions_section(fs: FeatureSet, records: list[dict]) -> dict:
+    summary = summarise_dimensions(records)
+    if summary:
+        return {"reported": True, "summary": summary}
+    annotated = any(d in fs.segments for d in DIMENSIONS)
+    return {"reported": False, "reason": "no model predicts valence or arousal (train.heads has no valence or arousal)"
+            if annotated else "the corpus has no valence or arousal ratings"}
+
+
 def build_crossval_report(fs: FeatureSet, options: CrossvalOptions, records: list[dict]) -> dict:
     settings = {k: v for k, v in asdict(options).items() if k != "progress"}
     return {
@@ -52,7 +75,7 @@ def build_crossval_report(fs: FeatureSet, options: CrossvalOptions, records: lis
         "seed": fs.seed if options.train["seed"] is None else options.train["seed"], "prepared_folds": fs.n_folds,
         "folds_run": len(records), "options": settings, "emotions": list(EMOTIONS),
         "summary": summarise(records), "folds": records,
-        "valence_arousal": valence_arousal_note(fs),
+        "valence_arousal": _dimensions_section(fs, records),
         "packages": package_versions(["tensorflow", "keras", "numpy", "scikit-learn", "imbalanced-learn"]),
     }
 
@@ -91,9 +114,35 @@ def format_crossval_table(report: dict) -> str:
     if no_support:
         lines.append(f"\nclasses without support in some test fold: {', '.join(no_support)} "
                      "(left out of that fold's macro averages)")
-    if not report["valence_arousal"]["reported"]:
+    if report["valence_arousal"]["reported"]:
+        lines += ["", "valence / arousal, mean ± std over folds (CCC headline; the training mean scores CCC 0)"]
+        header, rows = dimension_table(report)
+        widths = [max(16, len(h) + 2) for h in header]
+        lines.append("".join(f"{h:>{w}}" if k else f"{h:12}" for k, (h, w) in enumerate(zip(header, widths))))
+        for row in rows:
+            lines.append("".join(f"{c:>{w}}" if k else f"{c:12}" for k, (c, w) in enumerate(zip(row, widths))))
+    else:
         lines.append(f"valence/arousal: not reported: {report['valence_arousal']['reason']}")
+    stacked = {r.get("stacked_fusion", "") for r in report["folds"]} - {""}
+    if stacked and "stacked" not in summary:
+        lines.append(sorted(stacked)[0])
     return "\n".join(lines)
+
+
+def dimension_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (source; CCC, r, RMSE and the training mean's RMSE per dimension) of mean ± std cells."""
+    summary = report["valence_arousal"]["summary"]
+    keys = [*REGRESSION_HEADLINE, ("baseline_rmse", "RMSE of mean")]
+    header = ["source"] + [f"{d} {label}" for d in DIMENSIONS for _, label in keys]
+    rows = []
+    for source, dims in summary.items():
+        row = [source]
+        for d in DIMENSIONS:
+            for key, _ in keys:
+                stat = dims.get(d, {}).get(key)
+                row.append(_cell(stat) if stat and stat["mean"] is not None else "")
+        rows.append(row)
+    return header, rows
 
 
 def render_crossval_markdown(report: dict, figures: dict[str, str] | None = None) -> str:
@@ -120,7 +169,13 @@ def render_crossval_markdown(report: dict, figures: dict[str, str] | None = None
     if figures:
         lines += ["", "## Confusion matrices summed over the folds' test splits", ""]
         lines += [f"![{c}]({f})" for c, f in figures.items()]
-    if not report["valence_arousal"]["reported"]:
+    if report["valence_arousal"]["reported"]:
+        header, rows = dimension_table(report)
+        lines += ["", "## Valence and arousal (mean ± std over folds)", "",
+                  "CCC is the headline; always predicting the training mean scores CCC 0 and the RMSE in its column.", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    else:
         lines += ["", f"Valence/arousal: not reported: {report['valence_arousal']['reason']}."]
     return "\n".join(lines) + "\n"
 

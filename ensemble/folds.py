@@ -67,14 +67,20 @@ def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedMo
     """The JSON-able summary of one fold."""
     results = {name: _column(r.n, r.metrics) for name, r in outcome.models.items()}
     results["ensemble"] = _column(outcome.ensemble.n, outcome.ensemble.metrics)
+    if outcome.stacked is not None:
+        results["stacked"] = _column(outcome.stacked.n, outcome.stacked.metrics)
     results["majority"] = _column(len(outcome.labels), outcome.majority)
+    dimensions = {source: {d: {"n": m["n"], "ccc": m["ccc"], "pearson_r": m["pearson_r"], "rmse": m["rmse"],
+                               "baseline_rmse": m["baseline"]["rmse"] if "baseline" in m else None}
+                           for d, m in dims.items()}
+                  for source, dims in (outcome.dimensions or {}).items()}
     return {
         "fold": fold, "split_fingerprint": outcome.fingerprint, "test_segments": int(len(outcome.ids)),
         "weights": outcome.vote.weights, "weights_source": outcome.weights_source,
         "tuning": outcome.tuning.to_json() if outcome.tuning else None,
         "voted_by": coverage(outcome.vote), "majority_predicts": outcome.majority["predicts"],
         "best_epochs": {name: m.sidecar["training"]["best_epoch"] for name, m in models.items()},
-        "results": results,
+        "results": results, "dimensions": dimensions, "stacked_fusion": outcome.stacked_note,
     }
 
 

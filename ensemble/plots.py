@@ -45,3 +45,67 @@ def save_confusion_png(matrix: np.ndarray, title: str, target: Path) -> Path:
     with atomic.atomic_path(Path(target)) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
     return Path(target)
+
+
+def _save(figure, target: Path) -> Path:
+    with atomic.atomic_path(Path(target)) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    return Path(target)
+
+
+def save_dimensions_scatter(points: dict, title: str, target: Path) -> Path:
+    """Predicted against true rating, one panel per (dimension, source).
+
+    ``points``: {source: {dimension: {"true": [...], "predicted": [...]}}}; the diagonal is agreement.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sources = list(points)
+    dimensions = sorted({d for dims in points.values() for d in dims}, key=lambda d: ("valence", "arousal").index(d))
+    figure = Figure(figsize=(3.2 * len(sources), 3.2 * len(dimensions)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = np.atleast_2d(figure.subplots(len(dimensions), len(sources), squeeze=False))
+    for row, dimension in enumerate(dimensions):
+        for col, source in enumerate(sources):
+            axis = axes[row, col]
+            data = points[source].get(dimension)
+            axis.plot([1, 5], [1, 5], color="grey", linewidth=0.8)
+            if data:
+                axis.scatter(data["true"], data["predicted"], s=6, alpha=0.4)
+            axis.set_xlim(1, 5)
+            axis.set_ylim(1, 5)
+            axis.set_title(f"{source}: {dimension}", fontsize=9)
+            axis.set_xlabel("rated")
+            axis.set_ylabel("predicted")
+    figure.suptitle(f"valence and arousal, predicted against rated ({title})")
+    return _save(figure, target)
+
+
+def save_valence_arousal_plane(means: dict, title: str, target: Path) -> Path:
+    """Each emotion's mean (valence, arousal): the raters' and each source's, on the 1-5 plane.
+
+    ``means``: {"ratings" | source: {emotion: [valence, arousal]}} (grouped by the true emotion).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.5, 6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    markers = "o^sDvP*X"
+    for k, (source, by_emotion) in enumerate(means.items()):
+        for emotion, (valence, arousal) in by_emotion.items():
+            axis.scatter([valence], [arousal], marker=markers[k % len(markers)], s=60 if source == "ratings" else 35,
+                         color=f"C{EMOTIONS.index(emotion)}", label=source if emotion == next(iter(by_emotion)) else None)
+            if source == "ratings":
+                axis.annotate(emotion, (valence, arousal), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    axis.set_xlim(1, 5)
+    axis.set_ylim(1, 5)
+    axis.axhline(3, color="grey", linewidth=0.5)
+    axis.axvline(3, color="grey", linewidth=0.5)
+    axis.set_xlabel("valence")
+    axis.set_ylabel("arousal")
+    axis.legend(title="marker", fontsize=8)
+    axis.set_title(f"mean valence and arousal of each true emotion ({title})")
+    return _save(figure, target)

@@ -89,6 +89,11 @@ def format_single(prediction, weights: dict[str, float]) -> str:
         lines.append(f"{title:10}" + "".join(f"{v:>{width}.3f}" for v in p) + f"   {EMOTIONS[int(p.argmax())]}")
     best = int(prediction.probabilities.argmax())
     lines.append(f"\nemotion: {EMOTIONS[best]} ({prediction.probabilities[best]:.3f})")
+    if prediction.dimensions:
+        lines.append("")
+        for title, values in [*prediction.per_model_dimensions.items(), ("combined", prediction.dimensions)]:
+            lines.append(f"{title:10}" + "   ".join(f"{d} {v:.2f}" for d, v in values.items()))
+        lines.append("(valence and arousal on the raters' 1-5 scale)")
     return "\n".join(lines)
 
 
@@ -98,8 +103,12 @@ def single_json(prediction, weights: dict[str, float]) -> dict:
     def entry(p):
         return {"emotion": EMOTIONS[int(p.argmax())], "probabilities": {e: round(float(v), 6) for e, v in zip(EMOTIONS, p)}}
 
-    return {**entry(prediction.probabilities), "weights": weights,
-            "modalities": {name: entry(p) for name, p in prediction.per_model.items()}}
+    def dimensions(values):
+        return {d: round(float(v), 4) for d, v in values.items()}
+
+    return {**entry(prediction.probabilities), **dimensions(prediction.dimensions), "weights": weights,
+            "modalities": {name: {**entry(p), **dimensions(prediction.per_model_dimensions.get(name, {}))}
+                           for name, p in prediction.per_model.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

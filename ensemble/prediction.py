@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble.voting import ModelScores, check_weights, soft_vote
+from ensemble.voting import ModelScores, check_weights, soft_vote, vote_dimensions
 from models import artifacts
 from models.artifacts import TrainedModel
 from models.modalities import MODALITIES, BioFiles, InputError
@@ -45,11 +45,14 @@ class Item:
 
 @dataclass
 class ItemPrediction:
-    """Combined probabilities (7,) and each model's (7,), in EMOTIONS order."""
+    """Combined probabilities (7,) and each model's (7,), in EMOTIONS order; predicted valence and
+    arousal (1-5) combined and per model, where models predict them."""
 
     id: str
     probabilities: np.ndarray
     per_model: dict[str, np.ndarray] = field(default_factory=dict)
+    dimensions: dict[str, float] = field(default_factory=dict)
+    per_model_dimensions: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,17 +143,22 @@ class Predictor:
         scores = {}
         for name in self.sidecars:
             ids = [i for i, inputs in encoded.items() if name in inputs]
-            probabilities = self.model(name).predict(np.concatenate([encoded[i][name] for i in ids])) if ids \
-                else np.zeros((0, N_CLASSES))
-            scores[name] = ModelScores(np.asarray(ids, dtype=object), probabilities)
+            probabilities, dimensions = self.model(name).predict_all(np.concatenate([encoded[i][name] for i in ids])) \
+                if ids else (np.zeros((0, N_CLASSES)), {})
+            scores[name] = ModelScores(np.asarray(ids, dtype=object), probabilities, dimensions)
         ids = list(encoded)
         vote = soft_vote(scores, ids, self.weights)
+        voted_dimensions = vote_dimensions(scores, ids, self.weights)
         lookup = {name: dict(zip(s.ids, s.probabilities)) for name, s in scores.items()}
+        rated = {name: {d: dict(zip(s.ids, values)) for d, values in s.dimensions.items()} for name, s in scores.items()}
         predictions = []
         for i, item_id in enumerate(ids):
             if not vote.voted[i]:
                 failures.append(Failure(item_id, "every model it has input for has weight 0"))
                 continue
             per_model = {name: lookup[name][item_id] for name in scores if item_id in lookup[name]}
-            predictions.append(ItemPrediction(item_id, vote.probabilities[i], per_model))
+            dimensions = {d: float(v[i]) for d, v in voted_dimensions.items() if np.isfinite(v[i])}
+            per_model_dimensions = {name: {d: float(values[item_id]) for d, values in rated[name].items()}
+                                    for name in per_model if rated[name]}
+            predictions.append(ItemPrediction(item_id, vote.probabilities[i], per_model, dimensions, per_model_dimensions))
         return predictions, failures

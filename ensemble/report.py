@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from ensemble.evaluation import EnsembleOutcome
 from ensemble.voting import coverage
-from models.metrics import HEADLINE
+from models.heads import DIMENSIONS
+from models.metrics import HEADLINE, REGRESSION_HEADLINE
 from preprocessing.emotions import EMOTIONS
 from preprocessing.storage import atomic
 from preprocessing.storage.feature_store import FeatureSet
@@ -19,19 +23,39 @@ REPORT_FORMAT = "kemdy-emotion-report"
 REPORT_VERSION = 1
 
 
-def valence_arousal_note(fs: FeatureSet) -> dict:
-    """Valence/arousal are reported only when a model predicts them; none does."""
+def valence_arousal_section(fs: FeatureSet, outcome: EnsembleOutcome) -> dict:
+    """RMSE, Pearson r and CCC per source and dimension, with the points and each emotion's means for the plots."""
     annotated = 0
-    for column in ("valence", "arousal"):
+    for column in DIMENSIONS:
         if column in fs.segments:
-            values = fs.segments[column].astype(str).str.strip()
-            annotated = max(annotated, int((values != "").sum()))
-    return {
-        "reported": False,
-        "reason": "no model predicts valence or arousal (the models predict the seven emotion classes only), "
-                  "so no RMSE or CCC is reported",
-        "annotated_segments": annotated,
-    }
+            annotated = max(annotated, int(pd.to_numeric(fs.segments[column], errors="coerce").notna().sum()))
+    if not outcome.dimensions:
+        reason = ("no segment has valence or arousal ratings" if not annotated else
+                  "no model predicts valence or arousal (train with the heads emotion, valence, arousal: "
+                  "the default settings' train.heads)")
+        return {"reported": False, "reason": reason, "annotated_segments": annotated}
+    label_of = dict(zip(fs.segments["id"].astype(str), fs.segments["label"].astype(str)))
+    by_emotion: dict[str, dict] = {}
+    for source, dims in outcome.dimensions.items():
+        if not set(DIMENSIONS) <= set(dims):
+            continue
+        pairs = {d: dict(zip(dims[d]["points"]["ids"], zip(dims[d]["points"]["true"], dims[d]["points"]["predicted"])))
+                 for d in DIMENSIONS}
+        both = [i for i in pairs["valence"] if i in pairs["arousal"]]
+        for kind, k in (("ratings", 0), (source, 1)):
+            if kind == "ratings" and "ratings" in by_emotion:
+                continue
+            means = {}
+            for emotion in EMOTIONS:
+                chosen = [i for i in both if label_of.get(i) == emotion]
+                if chosen:
+                    means[emotion] = [round(float(np.mean([pairs[d][i][k] for i in chosen])), 3) for d in DIMENSIONS]
+            by_emotion[kind] = means
+    metrics = {source: {d: {k: v for k, v in m.items() if k != "points"} for d, m in dims.items()}
+               for source, dims in outcome.dimensions.items()}
+    points = {source: {d: m["points"] for d, m in dims.items()} for source, dims in outcome.dimensions.items()}
+    return {"reported": True, "annotated_segments": annotated, "metrics": metrics,
+            "means_by_true_emotion": by_emotion, "points": points}
 
 
 def _column(result) -> dict:
@@ -60,10 +84,12 @@ def build_report(outcome: EnsembleOutcome, fs: FeatureSet) -> dict:
         "voted": int(vote.voted.sum()),
         "not_voted": [str(i) for i in outcome.ids[~vote.voted]],
         "voted_by": coverage(vote),
-        "results": {**{name: _column(r) for name, r in outcome.models.items()}, "ensemble": _column(outcome.ensemble)},
+        "results": {**{name: _column(r) for name, r in outcome.models.items()}, "ensemble": _column(outcome.ensemble),
+                    **({"stacked": _column(outcome.stacked)} if outcome.stacked is not None else {})},
+        "stacked_fusion": outcome.stacked_note,
         "majority_baseline": {"predicts": outcome.majority["predicts"], "train_segments": int(len(outcome.train_labels)),
                               "n": int(len(outcome.labels)), "metrics": outcome.majority},
-        "valence_arousal": valence_arousal_note(fs),
+        "valence_arousal": valence_arousal_section(fs, outcome),
         "packages": package_versions(["tensorflow", "keras", "numpy", "scikit-learn"]),
     }
 
@@ -109,10 +135,37 @@ def _notes(report: dict) -> list[str]:
                      "(left out of the macro averages, listed with support 0)")
     notes.append(f"majority baseline: always {report['majority_baseline']['predicts']} "
                  f"(the most frequent of {report['majority_baseline']['train_segments']} training labels)")
+    if report.get("stacked_fusion"):
+        notes.append(report["stacked_fusion"] + ("; 'stacked' learns from the models' probabilities and "
+                                                 "valence/arousal which to trust" if "results" in report
+                                                 and "stacked" in report["results"] else ""))
     va = report["valence_arousal"]
     if not va["reported"]:
         notes.append(f"valence/arousal: not reported: {va['reason']}")
     return notes
+
+
+def dimension_rows(report: dict) -> list[list[str]]:
+    """Rows (source, then CCC / r / RMSE per dimension, then the training-mean RMSE) of the valence/arousal table."""
+    va = report["valence_arousal"]
+    rows = []
+    for source, dims in va.get("metrics", {}).items():
+        row = [source]
+        for d in DIMENSIONS:
+            m = dims.get(d)
+            row += [_number(m.get(key)) if m else "" for key, _ in REGRESSION_HEADLINE]
+            row.append(_number(m["baseline"]["rmse"]) if m and "baseline" in m else "")
+        rows.append(row)
+    return rows
+
+
+def dimension_header() -> list[str]:
+    return ["source"] + [f"{d} {label}" for d in DIMENSIONS for label in
+                         [*(lbl for _, lbl in REGRESSION_HEADLINE), "RMSE of mean"]]
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def format_table(report: dict) -> str:
@@ -130,6 +183,13 @@ def format_table(report: dict) -> str:
         cells = "".join(f"{m['per_class'][name]['f1']:>{width}.3f}" for _, _, m in cols[:-1])
         tail = f"{support[name]['support']:>12d}" if support[name]["support"] else f"{'no support':>12}"
         lines.append(f"  {name:14}" + cells + tail)
+    if report["valence_arousal"]["reported"]:
+        header = dimension_header()
+        lines += ["", "valence / arousal (1-5; CCC is the headline, the training mean scores CCC 0)"]
+        widths = [max(len(h), 9) + 2 for h in header]
+        lines.append("".join(f"{h:>{w}}" if k else f"{h:16}" for k, (h, w) in enumerate(zip(header, widths))))
+        for row in dimension_rows(report):
+            lines.append("".join(f"{c:>{w}}" if k else f"{c:16}" for k, (c, w) in enumerate(zip(row, widths))))
     lines.append("")
     lines += _notes(report)
     return "\n".join(lines)
@@ -151,6 +211,13 @@ def render_markdown(report: dict, figures: dict[str, str] | None = None) -> str:
     rows = [["segments"] + [str(n) for _, n, _ in cols]]
     rows += [[label] + [f"{m[key]:.3f}" for _, _, m in cols] for key, label in HEADLINE]
     lines += _md_table([""] + [title for title, _, _ in cols], rows)
+    if report["valence_arousal"]["reported"]:
+        lines += ["", "## Valence and arousal (1-5)", "",
+                  "CCC is the headline; always predicting the training mean scores CCC 0 and the RMSE shown.", ""]
+        lines += _md_table(dimension_header(), dimension_rows(report))
+        for name in ("dimensions_scatter", "valence_arousal_plane"):
+            if figures and name in figures:
+                lines += ["", f"![{name.replace('_', ' ')}]({figures[name]})"]
     for title, n, metrics in cols:
         lines += ["", f"## {title} ({n} segments)", ""]
         per_class = [[name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
@@ -177,6 +244,16 @@ def write_report(report: dict, folder: Path) -> dict[str, Path]:
         save_confusion_png(metrics["confusion"], f"{title}: {report['split']} split, {n} segments", path)
         figures[title] = path.name
         written[f"confusion_{title}"] = path
+    if report["valence_arousal"]["reported"]:
+        from ensemble.plots import save_dimensions_scatter, save_valence_arousal_plane
+
+        va = report["valence_arousal"]
+        for name, draw, data in (("dimensions_scatter", save_dimensions_scatter, va["points"]),
+                                 ("valence_arousal_plane", save_valence_arousal_plane, va["means_by_true_emotion"])):
+            path = folder / f"{name}.png"
+            draw(data, f"{report['split']} split", path)
+            figures[name] = path.name
+            written[name] = path
     atomic.write_json(folder / "report.json", {**report, "figures": figures})
     atomic.write_text(folder / "report.md", render_markdown(report, figures))
     written["json"], written["markdown"] = folder / "report.json", folder / "report.md"

@@ -93,8 +93,8 @@ def predict_rows(models: Mapping[str, TrainedModel], fs: FeatureSet, rows: np.nd
     for name, trained in models.items():
         modality = MODALITIES[name]
         usable = np.asarray(rows)[modality.available(fs)[rows]]
-        probabilities = trained.predict(modality.inputs(fs, usable, trained.sidecar["state"]))
-        scores[name] = ModelScores(ids[usable], probabilities)
+        probabilities, dimensions = trained.predict_all(modality.inputs(fs, usable, trained.sidecar["state"]))
+        scores[name] = ModelScores(ids[usable], probabilities, dimensions)
         log.info("%s scored %d of %d segments", name, len(usable), len(rows))
     return scores
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,10 +20,12 @@ from preprocessing.emotions import N_CLASSES
 
 @dataclass(frozen=True)
 class ModelScores:
-    """One model's output: ``ids`` (m,) segment IDs and ``probabilities`` (m, 7) in EMOTIONS order."""
+    """One model's output: ``ids`` (m,) segment IDs, ``probabilities`` (m, 7) in EMOTIONS order,
+    and ``dimensions`` {"valence" | "arousal": (m,)} where the model predicts them."""
 
     ids: np.ndarray
     probabilities: np.ndarray
+    dimensions: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.ids, dtype=object)
@@ -37,8 +39,15 @@ class ModelScores:
         duplicated = pd.Index(ids).duplicated()
         if duplicated.any():
             raise ValueError(f"segment ID {ids[np.flatnonzero(duplicated)[0]]!r} is scored twice")
+        dimensions = {}
+        for name, values in self.dimensions.items():
+            values = np.asarray(values, dtype=np.float64).reshape(-1)
+            if values.shape != (len(ids),) or not np.all(np.isfinite(values)):
+                raise ValueError(f"{name} predictions must be {len(ids)} finite numbers, got shape {values.shape}")
+            dimensions[name] = values
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "probabilities", probabilities)
+        object.__setattr__(self, "dimensions", dimensions)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,6 +142,30 @@ def soft_vote(scores: Mapping[str, ModelScores], ids: Sequence[str],
     probabilities = np.full((len(voted), N_CLASSES), np.nan)
     probabilities[voted] = weighted[voted] / total[voted, None]
     return Vote(np.asarray(ids, dtype=object), names, checked, probabilities, voted, contributors)
+
+
+def vote_dimensions(scores: Mapping[str, ModelScores], ids: Sequence[str],
+                    weights: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """The weighted mean of the models' valence / arousal predictions for ``ids`` (n,), as the vote is.
+
+    {dimension: (n,)}, NaN where no model with a positive weight predicted it; only
+    dimensions that some model predicts appear.
+    """
+    checked = check_weights(weights, tuple(scores))
+    ids = np.asarray(ids, dtype=object)
+    names = sorted({d for model in scores.values() for d in model.dimensions})
+    out = {}
+    for dimension in names:
+        total, weight = np.zeros(len(ids)), np.zeros(len(ids))
+        for name, model in scores.items():
+            if dimension not in model.dimensions or checked[name] <= 0:
+                continue
+            position = pd.Index(model.ids).get_indexer(ids)
+            found = position >= 0
+            total[found] += checked[name] * model.dimensions[dimension][position[found]]
+            weight[found] += checked[name]
+        out[dimension] = np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
+    return out
 
 
 def coverage(vote: Vote) -> dict[str, int]:

@@ -76,7 +76,7 @@ def test_prepare_train_vote_crossval_from_python(tmp_path):
     assert all(r.sidecar["training"]["epochs_run"] == 1 for r in results.values())
     report = api.vote(tmp_path / "weights", tmp_path / "features", report=tmp_path / "reports")
     assert (tmp_path / "reports" / "report.json").is_file()
-    assert set(report["results"]) == {"wav", "text", "bio", "ensemble"}
+    assert set(report["results"]) == {"wav", "text", "bio", "ensemble", "stacked"}  # out-of-fold outputs fit the stack
 
     cv = api.crossval(tmp_path / "features", changes={**quick, "crossval.first_folds": 2}, report=None, progress=False)
     assert cv["folds_run"] == 2 and "ensemble" in cv["summary"]

@@ -31,7 +31,7 @@ def test_report_contents(outcome, tiny_fs, tmp_path):
     assert report["split_fingerprint"] == tiny_fs.fingerprint()
     assert report["seed"] == tiny_fs.seed
     assert report["weights"] == {"wav": 1.0, "text": 1.0, "bio": 1.0} and report["weights_source"] == "equal"
-    assert set(report["results"]) == {"wav", "text", "bio", "ensemble"}
+    assert set(report["results"]) - {"stacked"} == {"wav", "text", "bio", "ensemble"}
     assert sum(report["voted_by"].values()) == report["segments"] == len(tiny_fs.rows("test"))
     for column in report["results"].values():
         metrics = column["metrics"]
@@ -42,7 +42,13 @@ def test_report_contents(outcome, tiny_fs, tmp_path):
         assert column["majority_baseline"]["predicts"] == report["majority_baseline"]["predicts"]
     train_labels = tiny_fs.labels()[tiny_fs.rows("train")]
     assert report["majority_baseline"]["predicts"] == EMOTIONS[int(np.bincount(train_labels, minlength=7).argmax())]
-    assert report["valence_arousal"]["reported"] is False
+    va = report["valence_arousal"]  # the tiny models predict valence and arousal (the default heads)
+    assert va["reported"] is True and {"wav", "text", "bio", "ensemble"} <= set(va["metrics"])
+    for source, dims in va["metrics"].items():
+        for d in ("valence", "arousal"):
+            assert {"n", "rmse", "pearson_r", "ccc", "baseline"} <= set(dims[d]), (source, d)
+            assert dims[d]["baseline"]["ccc"] == 0.0
+    assert set(va["means_by_true_emotion"]["ratings"]) <= set(EMOTIONS)
 
     written = write_report(report, tmp_path / "reports")
     for name in ("wav", "text", "bio", "ensemble", "majority"):
@@ -51,7 +57,12 @@ def test_report_contents(outcome, tiny_fs, tmp_path):
     assert saved["figures"]["ensemble"] == "confusion_ensemble.png"
     markdown = written["markdown"].read_text(encoding="utf-8")
     assert "macro-F1" in markdown and "confusion_ensemble.png" in markdown
-    assert "valence/arousal: not reported" in format_table(report)
+    assert "Valence and arousal" in markdown and "valence_arousal_plane.png" in markdown
+    for name in ("dimensions_scatter", "valence_arousal_plane"):
+        assert (tmp_path / "reports" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+    assert "arousal CCC" in format_table(report)
+    unrated = {**report, "valence_arousal": {"reported": False, "reason": "no model predicts valence or arousal"}}
+    assert "valence/arousal: not reported" in format_table(unrated)
     assert "had no model" in format_table({**report, "not_voted": ["Sess99_x"], "voted_by": {"wav": 1, "none": 1}})
 
 

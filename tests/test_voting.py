@@ -170,7 +170,10 @@ def test_tuning_never_drops_segments_only_one_model_scored():
 
 
 def test_tuning_on_real_models_reads_validation_rows_only(tiny_models, tiny_fs, monkeypatch):
-    """Every feature row the tuning step turns into model inputs is a validation row."""
+    """Tuning reads the held-out validation outputs the sidecars record (no test row among them);
+    without them (an older sidecar) it scores the validation rows, and only those."""
+    from dataclasses import replace
+
     from ensemble.evaluation import tune_on_validation
     from models.modalities import MODALITIES
 
@@ -183,8 +186,17 @@ def test_tuning_on_real_models_reads_validation_rows_only(tiny_models, tiny_fs, 
             return _original(self, fs, rows, state)
 
         monkeypatch.setattr(type(modality), "inputs", spy)
-    result = tune_on_validation(tiny_models, tiny_fs)
     valid = set(tiny_fs.rows("valid").tolist())
+    ids = tiny_fs.segments["id"].to_numpy()
+    result = tune_on_validation(tiny_models, tiny_fs)
+    assert not seen  # the recorded outputs were used
+    for trained in tiny_models.values():
+        assert set(trained.sidecar["validation_outputs"]["ids"]) <= set(ids[list(valid)])
+    assert result.segments <= len(valid)
+
+    older = {name: replace(m, sidecar={k: v for k, v in m.sidecar.items() if k != "validation_outputs"})
+             for name, m in tiny_models.items()}
+    result = tune_on_validation(older, tiny_fs)
     assert seen and set(seen) <= valid
     assert not set(seen) & set(tiny_fs.rows("test").tolist())
     assert result.segments <= len(valid)
@@ -214,6 +226,7 @@ def test_evaluate_with_tuning_scores_validation_then_test_once(tiny_models, tiny
 
     monkeypatch.setattr(scoring, "predict_rows", spy)
     outcome = evaluation.evaluate_ensemble(tiny_models, tiny_fs, split="test", tune=True)
-    assert calls == [set(tiny_fs.rows("valid").tolist()), set(tiny_fs.rows("test").tolist())]
+    # the weights come from the recorded validation outputs; the test rows are scored once
+    assert calls == [set(tiny_fs.rows("test").tolist())]
     assert outcome.weights_source == "tuned on validation"
     assert outcome.vote.weights == outcome.tuning.weights

@@ -103,10 +103,11 @@ def draw_prosody(voice: Voice, emotion: str, arousal: float, rng: np.random.Gene
     style = VOICE_STYLES[emotion]
     arousal_dev = arousal - EMOTION_VA[emotion][1]
     return Prosody(
-        f0=voice.f0 * style.f0_scale * np.exp(rng.normal(0.0, 0.07)) * (1.0 + 0.03 * arousal_dev),
-        range_st=style.range_st * np.exp(rng.normal(0.0, 0.3)),
-        rate=style.rate * np.exp(rng.normal(0.0, 0.15)),
-        level_db=style.level_db + 1.0 * arousal_dev + rng.normal(0.0, 2.5),
+        # arousal beyond the class mean is heard: higher and wider pitch, faster, louder
+        f0=voice.f0 * style.f0_scale * np.exp(rng.normal(0.0, 0.07)) * (1.0 + 0.08 * arousal_dev),
+        range_st=style.range_st * np.exp(rng.normal(0.0, 0.3)) * (1.0 + 0.15 * arousal_dev),
+        rate=style.rate * np.exp(rng.normal(0.0, 0.15)) * (1.0 + 0.06 * arousal_dev),
+        level_db=style.level_db + 3.0 * arousal_dev + rng.normal(0.0, 2.5),
         tilt=float(np.clip(style.tilt + voice.tilt_offset + rng.normal(0.0, 0.1), 0.0, 0.95)),
         jitter=style.jitter * np.exp(rng.normal(0.0, 0.3)),
         tremor=style.tremor * np.exp(rng.normal(0.0, 0.3)),
@@ -293,9 +294,34 @@ def sentence(emotion: str, rng: np.random.Generator) -> str:
     return _fill(_pick(_CUED_TEMPLATES, rng), cue_class, rng)
 
 
-def transcript(emotion: str, rng: np.random.Generator, *, tag_prob: float = 0.3) -> str:
-    """A one-line transcript: a sentence, with transcriber tags in about ``tag_prob`` of them."""
+# Words that say how good or bad it felt, beyond the emotion itself: valence lives in the words.
+_APPRAISAL = {
+    -2: ("정말 최악이었어", "너무 괴로워", "다 싫어"),
+    -1: ("좀 별로였어", "마음이 안 좋아", "기분이 좀 그래"),
+    1: ("그래도 다행이야", "나름 괜찮았어", "좋게 생각하려고"),
+    2: ("정말 최고였어", "너무 행복해", "완전 좋았어"),
+}
+
+
+def appraisal(valence_dev: float, rng: np.random.Generator) -> str | None:
+    """A phrase for a valence ``valence_dev`` above (or below) the emotion's mean, or None near it.
+
+    Said in 80 % of the utterances whose valence is off the class mean by 0.2 or more.
+    """
+    if abs(valence_dev) < 0.2 or rng.random() >= 0.8:
+        return None
+    grade = int(np.sign(valence_dev)) * (2 if abs(valence_dev) >= 0.6 else 1)
+    return _pick(_APPRAISAL[grade], rng)
+
+
+def transcript(emotion: str, rng: np.random.Generator, *, tag_prob: float = 0.3, valence: float | None = None) -> str:
+    """A one-line transcript: a sentence (with an appraisal of how it felt when ``valence`` is off the
+    emotion's mean), with transcriber tags in about ``tag_prob`` of them."""
     text = sentence(emotion, rng)
+    if valence is not None:
+        phrase = appraisal(valence - EMOTION_VA[emotion][0], rng)
+        if phrase:
+            text = f"{text} {phrase}"
     if rng.random() < tag_prob:
         for _ in range(1 + int(rng.random() < 0.25)):
             text = add_tag(text, rng)

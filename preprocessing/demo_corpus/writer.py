@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -57,7 +58,7 @@ DEFAULT_SESSIONS_BY_LAYOUT = {"kemdy20": DEFAULT_SESSIONS, "kemdy19": 6}  # KEMD
 DEFAULT_SEGMENTS_PER_SESSION = {"kemdy20": 48, "kemdy19": 60}
 MIN_SEGMENTS_PER_SESSION = 4
 MARKER_NAME = "DEMO_CORPUS.json"
-MARKER_VERSION = 1
+MARKER_VERSION = 2  # 2: valence in the words, arousal heard more in the voice
 GENERATOR_NAME = "kemdy-demo"
 
 SESS42_SESSION = 17  # the session whose eval file writes its IDs as Sess42_ (or the last one, if fewer)
@@ -196,7 +197,8 @@ def _write_utterances(root: Path, session: Session, layout: str, quirks: Quirks,
             audio = sig.synth_speech(seg.end - seg.start, voices[seg.speaker], seg.state.emotion, seg.state.arousal,
                                      child_rng(seed, layout, STREAM_AUDIO, *keys), noise_floor=session.noise_floor)
             sf.write(folder / f"{seg.seg_id}.wav", sig.to_pcm16(audio), sig.SAMPLE_RATE, subtype="PCM_16")
-            text = sig.transcript(seg.state.emotion, child_rng(seed, layout, STREAM_TEXT, *keys))
+            text = sig.transcript(seg.state.emotion, child_rng(seed, layout, STREAM_TEXT, *keys),
+                                  valence=seg.state.valence)
             if seg.seg_id == quirks.tag_only_segment:
                 text = sig.TAG_ONLY_TRANSCRIPT
             (folder / f"{seg.seg_id}.txt").write_bytes((text + "\n").encode(encoding))
@@ -408,19 +410,29 @@ def generate_demo(out_dir: Path, *, layout: str = "kemdy20", sessions: int | Non
     """
     settings = demo_settings(layout=layout, sessions=sessions, seed=seed, segments_per_session=segments_per_session)
     out_dir = Path(out_dir)
-    if _holds_demo(out_dir, settings):
+    held = _holds_demo(out_dir, settings)
+    if held:
         logger.info("%s already holds this demo corpus", out_dir)
         return out_dir
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    outdated = held is None
+    if outdated:
+        logger.warning("%s holds a demo corpus of an older generator version; rebuilding it", out_dir)
+    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ValueError(f"{out_dir} exists and is not empty; give an empty or new folder for the demo corpus")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         _build(tmp, settings, progress=progress)
         tmp.chmod(0o755)
-        if out_dir.exists():
-            out_dir.rmdir()
-        tmp.rename(out_dir)
+        if outdated:  # the old corpus leaves only once the new one is complete
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out_dir.exists():
+                out_dir.rmdir()
+            tmp.rename(out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -428,8 +440,9 @@ def generate_demo(out_dir: Path, *, layout: str = "kemdy20", sessions: int | Non
     return out_dir
 
 
-def _holds_demo(out_dir: Path, settings: DemoSettings) -> bool:
-    """True if out_dir's marker file records exactly these settings; ValueError if it records others."""
+def _holds_demo(out_dir: Path, settings: DemoSettings) -> bool | None:
+    """True if out_dir's marker file records exactly these settings; None if an older version of this
+    generator wrote it with these settings (to be rebuilt); ValueError if it records others."""
     marker = out_dir / MARKER_NAME
     if not marker.is_file():
         return False
@@ -440,6 +453,8 @@ def _holds_demo(out_dir: Path, settings: DemoSettings) -> bool:
     wanted = settings.identity()
     differ = [f"{key}={found.get(key)!r} (wanted {value!r})"
               for key, value in wanted.items() if found.get(key) != value]
+    if differ and all(d.startswith("version=") for d in differ) and found.get("generator") == GENERATOR_NAME:
+        return None  # made by an older version of this generator: rebuilt
     if differ:
         raise ValueError(f"{out_dir} holds a demo corpus with other settings: {', '.join(differ)}")
     return True

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.measure import peak_rss_mb, stopwatch
+from benchmarks.measure import median, peak_rss_mb, stopwatch
 from models.modalities import MODALITIES
 
 
@@ -140,6 +140,38 @@ def train_epochs(features: str, modality: str, epochs: int) -> dict:
             "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
 
 
+def crossval_fold(features: str, fold: int) -> dict:
+    """One fold of ensemble/crossval.py's work with the default settings: train the three models
+    (test = ``fold``), vote, score; seconds per model and in all, members and epochs."""
+    from ensemble.evaluation import evaluate_ensemble
+    from ensemble.folds import CrossvalOptions, modalities_of
+    from models.artifacts import TrainedModel
+    from models.modalities import get_modality
+    from models.training import options_from_settings, train_modality
+    from preprocessing import settings as run_settings
+    from preprocessing.storage.feature_store import FeatureSet
+
+    fs = FeatureSet.load(Path(features))
+    train = run_settings.for_features(fs.folder, None)["train"]
+    out, models = {"models": {}}, {}
+    with stopwatch() as total:
+        for name in modalities_of(fs):
+            with stopwatch() as t:
+                result = train_modality(get_modality(name), fs, options_from_settings(train, name, test_fold=fold,
+                                                                                      verbose=False), None)
+            training = result.sidecar["training"]
+            models[name] = TrainedModel(Path(f"{name}.h5"), result.sidecar, result.model, result.inference)
+            out["models"][name] = {
+                "seconds": t.wall, "members": len(training["members"]),
+                "epochs": sum(m["epochs_run"] for m in training["members"]),
+                "epoch_seconds": median([h["seconds"] for h in training["history"][1:]] or [training["history"][0]["seconds"]]),
+                "rows_per_epoch": max(train["min_epoch_rows"], result.sidecar["metrics"]["rows"]["train"]),
+                "test_macro_f1": result.sidecar["metrics"]["test"]["macro_f1"]}
+        outcome = evaluate_ensemble(models, fs, split="test", test_fold=fold, weights=CrossvalOptions().weights)
+    out.update({"seconds": total.wall, "ensemble_macro_f1": outcome.ensemble.metrics["macro_f1"]})
+    return out
+
+
 def train_weights(features: str, weights: str, epochs: int = 1) -> dict:
     """Train all three models briefly and save them: a model set for the prediction benchmark."""
     from models.modalities import get_modality
@@ -208,7 +240,8 @@ def _tone_file() -> str:
     return str(path)
 
 
-CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, train_weights, predict_latency)}
+CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, crossval_fold,
+                                   train_weights, predict_latency)}
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ fold k+1, training = the rest, exactly as ensemble/crossval.py splits):
   text, logistic regression and a linear SVM on TF-IDF character 1-4-grams. Each picks its
   C on the validation fold, then refits on training + validation (so it learns from one
   fold more than our model does);
-- our Keras model with the project's default settings (early stopping on the validation fold).
+- our Keras model with the project's default settings: with rotating validation its members
+  train on the same training + validation pool, each early-stopped on one fold of it.
 
 Every number is test macro-F1, each fold scored once; the table gives mean ± std (sample
 std) over folds and our margin over the strongest baseline.

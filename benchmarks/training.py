@@ -1,7 +1,14 @@
-"""Seconds per training epoch of each model on the demo corpus (CPU unless TensorFlow sees a GPU).
+"""Training cost on the demo corpus (CPU unless TensorFlow sees a GPU): seconds per epoch of each
+model, and the cost of cross-validating all three with the default settings.
 
-    python benchmarks/training.py            # small demo corpus (~1-2 min)
-    python benchmarks/training.py --full     # KEMDy20-sized demo corpus
+    python benchmarks/training.py            # small demo corpus (~3 min)
+    python benchmarks/training.py --full     # KEMDy20-sized demo corpus (about 30 min with --cv-folds 1)
+    python benchmarks/training.py --full --cv-folds 5   # the whole 5-fold cross-validation
+
+The cross-validation section runs ``--cv-folds`` folds of ensemble/crossval.py's work
+(train the three models with the default settings, members and early stopping included,
+vote, score) in one fresh process, and reports the seconds per fold, the estimate for all
+5 folds (measured folds x 5 / folds run, when fewer were run) and the peak memory of the process.
 
 Each model is trained by models.training.train_modality (class balancing, batch 32,
 validation macro-F1 after every epoch) for ``--repeats`` + 1 epochs in a fresh
@@ -18,6 +25,9 @@ from models.modalities import MODALITIES
 
 NAME = "training"
 MODELS = tuple(MODALITIES)
+CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "epochs (all members)", ""),
+              ("epoch_seconds", "epoch s (median)", ".2f"), ("seconds", "seconds per fold", ".0f"),
+              ("five_folds_minutes", "5 folds, min", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f")]
 COLUMNS = [("model", "model", ""), ("train_rows", "training rows", ","), ("fit_rows", "rows per epoch", ","),
            ("valid_rows", "validation rows", ","), ("first_epoch", "first epoch s", ".2f"), ("epoch_seconds", "epoch s (median)", ".2f"),
            ("rows_per_s", "rows/s", ",.0f"), ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]
@@ -30,8 +40,39 @@ def prepared_features(corpus: Path, data_dir: Path) -> Path:
     return out
 
 
+def crossval_cost(features: Path, folds: int) -> tuple[list[dict], list[dict]]:
+    """Rows per model and in all for ``folds`` cross-validation folds, and the targets they meet."""
+    per_fold = []
+    for fold in range(folds):
+        print(f"  cross-validation fold {fold}", flush=True)
+        per_fold.append(run_case("crossval_fold", {"features": str(features), "fold": fold}, timeout=4 * 3600))
+    peak = max(r["peak_tree_rss_mb"] for r in per_fold)
+    rows = []
+    for name in per_fold[0]["models"]:
+        seconds = sum(r["models"][name]["seconds"] for r in per_fold) / folds
+        rows.append({"model": name, "members": per_fold[0]["models"][name]["members"],
+                     "epochs": median([r["models"][name]["epochs"] for r in per_fold]),
+                     "epoch_seconds": median([r["models"][name]["epoch_seconds"] for r in per_fold]),
+                     "seconds": seconds, "five_folds_minutes": 5 * seconds / 60, "peak_tree_rss_mb": None})
+    fold_seconds = sum(r["seconds"] for r in per_fold) / folds
+    rows.append({"model": "all three + vote", "members": "", "epochs": "", "epoch_seconds": None,
+                 "seconds": fold_seconds, "five_folds_minutes": 5 * fold_seconds / 60, "peak_tree_rss_mb": peak})
+    estimate = "" if folds == 5 else f"estimated from {folds} fold(s); "
+    minutes = 5 * fold_seconds / 60
+    targets = [
+        {"target": "5-fold cross-validation, three models", "value": minutes, "unit": "min", "limit": 45,
+         "note": estimate + ("met" if minutes < 45 else "missed")},
+        {"target": "cross-validation peak memory", "value": peak, "unit": "MB", "limit": 3000,
+         "note": "met" if peak < 3000 else "missed"},
+    ]
+    return rows, targets
+
+
 def main() -> int:
-    args = cli.build_parser(NAME, __doc__).parse_args()
+    parser = cli.build_parser(NAME, __doc__)
+    parser.add_argument("--cv-folds", type=int, default=1, choices=range(1, 6), metavar="K",
+                        help="cross-validation folds to run and time (1-5; default 1, the total is estimated)")
+    args = parser.parse_args()
     corpus = demo_corpus(args.full, args.data_dir)
     features = prepared_features(corpus, args.data_dir)
     rows = []
@@ -49,7 +90,10 @@ def main() -> int:
         })
         rows[-1]["rows_per_s"] = (rows[-1]["fit_rows"] or rows[-1]["train_rows"]) / rows[-1]["epoch_seconds"]
     size = "KEMDy20-sized" if args.full else "small demo"
-    cli.finish(NAME, args, [(f"training epochs ({size} corpus)", rows, COLUMNS)], [], {"features": str(features)})
+    cv_rows, targets = crossval_cost(features, args.cv_folds)
+    cli.finish(NAME, args, [(f"training epochs ({size} corpus)", rows, COLUMNS),
+                            (f"cross-validation, default settings ({size} corpus, {args.cv_folds} fold(s) run)", cv_rows,
+                             CV_COLUMNS)], targets if args.full else [], {"features": str(features)})
     return 0
 
 

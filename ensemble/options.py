@@ -62,6 +62,6 @@ def write_and_print(report: dict, folder, write, render) -> int:
         print(f"error: {exc.filename or folder}: could not write the report ({exc.strerror or exc})", file=sys.stderr)
         return 2
     print(render(report))
-    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} confusion-matrix PNGs")
+    print(f"\nwrote {written['json']}, {written['markdown']} and {len(written) - 2} figures (PNG)")
     return 0
 

@@ -153,7 +153,8 @@ def vote_dimensions(scores: Mapping[str, ModelScores], ids: Sequence[str],
     """
     checked = check_weights(weights, tuple(scores))
     ids = np.asarray(ids, dtype=object)
-    names = sorted({d for model in scores.values() for d in model.dimensions})
+    found = {d for model in scores.values() for d in model.dimensions}
+    names = [d for d in ("valence", "arousal") if d in found] + sorted(found - {"valence", "arousal"})
     out = {}
     for dimension in names:
         total, weight = np.zeros(len(ids)), np.zeros(len(ids))

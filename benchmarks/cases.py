@@ -228,6 +228,52 @@ def predict_latency(weights: str, item: dict, iterations: int, batch: int) -> di
             "batch_models_only_seconds": batch_models.wall}
 
 
+def page_latency(weights: str, item: dict, iterations: int) -> dict:
+    """Warm latency of one utterance through the web page's API: ``ensemble/serve.py`` runs as a child
+    process and each request POSTs the utterance's files to /api/predict over HTTP (upload, temporary
+    folder, features, the three models, the vote, JSON)."""
+    import re
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    from benchmarks.utterance import multipart_form
+
+    serve = Path(__file__).resolve().parents[1] / "ensemble" / "serve.py"
+    with tempfile.TemporaryDirectory() as empty:  # no features/ or reports/ picked up from the working folder
+        process = subprocess.Popen([sys.executable, str(serve), "--weights", str(Path(weights).resolve()), "--port", "0"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=empty)
+        try:
+            with stopwatch() as load:
+                address = None
+                for line in process.stdout:
+                    if found := re.search(r"serving on (http://\S+)", line):
+                        address = found.group(1)
+                        break
+            if address is None:
+                raise RuntimeError("serve.py did not start")
+            body, content_type = multipart_form(item)
+
+            def post() -> dict:
+                request = urllib.request.Request(f"{address}api/predict", data=body, headers={"Content-Type": content_type})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return json.loads(response.read())
+
+            for _ in range(5):
+                post()
+            seconds = []
+            for _ in range(iterations):
+                with stopwatch() as t:
+                    answer = post()
+                if "emotion" not in answer:
+                    raise RuntimeError(f"prediction failed: {answer}")
+                seconds.append(t.wall)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    return {"start_seconds": load.wall, "page_s": seconds, "request_bytes": len(body)}
+
+
 def _tone_file() -> str:
     import tempfile
 
@@ -241,7 +287,7 @@ def _tone_file() -> str:
 
 
 CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, crossval_fold,
-                                   train_weights, predict_latency)}
+                                   train_weights, predict_latency, page_latency)}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ one utterance, models     the same without feature extraction: the three models'
                           already encoded inputs, and the vote.
 batch                     Predictor.predict on a list of utterances (features included), and the
                           three models alone on the batch of encoded inputs: utterances/s.
+through the page        the same utterance POSTed to a running ``ensemble/serve.py`` (/api/predict, the
+                          four files uploaded, over HTTP on 127.0.0.1), warm: what the web page adds to
+                          "one utterance, warm, with features" (upload, temporary folder, JSON).
 cold start                ``python ensemble/predict.py --weights ... --wav ... --text ... --eda ...``
                           as a new process: wall time until it exits (TensorFlow import included).
 Only the architectures matter for speed, so models trained for one epoch on the small demo
@@ -54,12 +57,18 @@ def main() -> int:
         print(f"  warm latency and batch, run {repeat + 1}/{args.repeats}", flush=True)
         runs.append({**run_case("predict_latency", {"weights": str(weights), "item": spec, "iterations": iterations, "batch": batch}),
                      "load": load_average()})
+    page = []
+    for repeat in range(args.repeats):
+        print(f"  through the web page's API, run {repeat + 1}/{args.repeats}", flush=True)
+        page.append({**run_case("page_latency", {"weights": str(weights), "item": spec, "iterations": iterations // 2}),
+                     "load": load_average()})
     cold = []
     for repeat in range(args.repeats):
         print(f"  cold start {repeat + 1}/{args.repeats}", flush=True)
         cold.append({**run_command([sys.executable, *predict_command(spec, weights)]), "load": load_average()})
     with_features = [s for r in runs for s in r["with_features_s"]]
     models_only = [s for r in runs for s in r["models_only_s"]]
+    page_s = [s for p in page for s in p["page_s"]]
     peak = max(r["peak_tree_rss_mb"] for r in runs)
     load = median([r["load"] for r in runs])
     batch_s = median([r["batch_seconds"] for r in runs])
@@ -73,6 +82,10 @@ def main() -> int:
          "peak_tree_rss_mb": peak, "load": load},
         {"what": f"batch of {batch}, models only", "median_ms": 1000 * batch_models_s, "per_s": batch / batch_models_s, "n": len(runs),
          "peak_tree_rss_mb": peak, "load": load},
+        {"what": "one utterance, warm, through the page (POST /api/predict)",
+         "median_ms": 1000 * median(page_s), "p95_ms": 1000 * percentile(page_s, 95), "per_s": 1 / median(page_s),
+         "n": len(page_s), "peak_tree_rss_mb": max(p["peak_tree_rss_mb"] for p in page),
+         "load": median([p["load"] for p in page])},
         {"what": "cold start: python ensemble/predict.py", "median_ms": 1000 * median([c["seconds"] for c in cold]),
          "p95_ms": 1000 * max(c["seconds"] for c in cold), "n": len(cold),
          "peak_tree_rss_mb": max(c["peak_tree_rss_mb"] for c in cold), "load": median([c["load"] for c in cold])},
@@ -81,13 +94,14 @@ def main() -> int:
         target_line("one utterance, warm, three models with features", rows[0]["median_ms"], 30, "ms", False),
         target_line("one utterance, warm, three models without features", rows[1]["median_ms"], 30, "ms", False),
         target_line(f"batch throughput, with features (batch {batch})", rows[2]["per_s"], 200, "utterances/s", True),
-        target_line("ensemble/predict.py cold start", rows[4]["median_ms"] / 1000, 8, "s", False),
+        target_line("ensemble/predict.py cold start", rows[5]["median_ms"] / 1000, 8, "s", False),
     ]
     for c in cold:
         c.pop("stdout", None)
     cli.finish(NAME, args, [(f"prediction (models in {weights})", rows, COLUMNS)], targets,
                {"weights": str(weights), "utterance": spec, "model_load_seconds": [r["load_seconds"] for r in runs],
-                "runs": [{k: v for k, v in r.items() if not k.endswith("_s")} for r in runs], "cold_runs": cold})
+                "runs": [{k: v for k, v in r.items() if not k.endswith("_s")} for r in runs], "cold_runs": cold,
+                "page_runs": [{k: v for k, v in p.items() if k != "page_s"} for p in page]})
     return 0
 
 

@@ -58,3 +58,15 @@ def predict_command(spec: dict, weights: Path) -> list[str]:
     """Arguments of ``ensemble/predict.py`` for this utterance (all three models)."""
     return ["ensemble/predict.py", "--weights", str(weights), "--wav", spec["wav"], "--text", spec["text"],
             "--eda", spec["eda"], "--temp", spec["temp"], "--ibi", spec["ibi"], "--segment", spec["segment"]]
+
+
+def multipart_form(spec: dict) -> tuple[bytes, str]:
+    """(body, content type) of the web page's POST /api/predict for ``spec``: the same files and fields."""
+    boundary = "----kemdy-benchmark-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in (("text", spec["text"]), ("segment", spec["segment"]))]
+    for role in ("wav", "eda", "temp", "ibi"):
+        path = Path(spec[role])
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{role}"; filename="{path.name}"\r\n'
+                     "Content-Type: application/octet-stream\r\n\r\n".encode() + path.read_bytes() + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"

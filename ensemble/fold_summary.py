@@ -129,6 +129,28 @@ def format_crossval_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header (each column) and rows (each headline metric, mean ± std over folds)."""
+    summary = report["summary"]
+    return [""] + list(summary), [[label] + [_cell(summary[c][key]) for c in summary] for key, label in HEADLINE]
+
+
+def fold_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (fold; macro-F1 per column; weights; who voted) of the per-fold table."""
+    columns = list(report["summary"])
+    rows = []
+    for record in report["folds"]:
+        cells = [f"{record['results'][c]['macro_f1']:.3f}" if c in record["results"] else "-" for c in columns]
+        weights = ", ".join(f"{k} {v:g}" for k, v in record["weights"].items())
+        voted = ", ".join(f"{k} {v}" for k, v in record["voted_by"].items())
+        rows.append([str(record["fold"]), *cells, weights, voted])
+    return ["fold", *columns, "weights", "voted by"], rows
+
+
+def header_lines(report: dict) -> list[str]:
+    return _header(report)
+
+
 def dimension_table(report: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows (source; CCC, r, RMSE and the training mean's RMSE per dimension) of mean ± std cells."""
     summary = report["valence_arousal"]["summary"]
@@ -149,23 +171,19 @@ def render_crossval_markdown(report: dict, figures: dict[str, str] | None = None
     summary = report["summary"]
     columns = list(summary)
     lines = ["# Cross-validation report", ""] + [f"- {line}" for line in _header(report)] + ["", "## Mean ± std over folds", ""]
-    lines.append("| | " + " | ".join(columns) + " |")
-    lines.append("|" + "---|" * (len(columns) + 1))
-    for key, label in HEADLINE:
-        lines.append(f"| {label} | " + " | ".join(_cell(summary[c][key]) for c in columns) + " |")
+    header, rows = summary_table(report)
+    lines.append("| | " + " | ".join(header[1:]) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "## Per-class F1 (folds where the class had support)", "",
               "| class | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     for name in EMOTIONS:
         cells = [(_cell(summary[c]["per_class_f1"][name]) if summary[c]["per_class_f1"][name]["values"] else "no support")
                  for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Per fold (macro-F1)", "", "| fold | " + " | ".join(columns) + " | weights | voted by |",
-              "|" + "---|" * (len(columns) + 3)]
-    for record in report["folds"]:
-        cells = [f"{record['results'][c]['macro_f1']:.3f}" if c in record["results"] else "-" for c in columns]
-        weights = ", ".join(f"{k} {v:g}" for k, v in record["weights"].items())
-        voted = ", ".join(f"{k} {v}" for k, v in record["voted_by"].items())
-        lines.append(f"| {record['fold']} | " + " | ".join(cells) + f" | {weights} | {voted} |")
+    header, rows = fold_table(report)
+    lines += ["", "## Per fold (macro-F1)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     if figures:
         lines += ["", "## Confusion matrices summed over the folds' test splits", ""]
         lines += [f"![{c}]({f})" for c, f in figures.items()]

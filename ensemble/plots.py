@@ -1,4 +1,4 @@
-"""Confusion-matrix figures (counts and row-normalised) as PNG, drawn off-screen."""
+"""Report figures as PNG, drawn off-screen: confusion matrices (counts and row-normalised), valence/arousal."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,12 +42,11 @@ def save_confusion_png(matrix: np.ndarray, title: str, target: Path) -> Path:
                           color="white" if values[i, j] > top / 2 else "black")
         figure.colorbar(image, ax=axis, shrink=0.8)
     figure.suptitle(title)
-    with atomic.atomic_path(Path(target)) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
-    return Path(target)
+    return save_figure(figure, target)
 
 
-def _save(figure, target: Path) -> Path:
+def save_figure(figure, target: Path) -> Path:
+    """Write a matplotlib Figure as PNG to ``target`` (atomically)."""
     with atomic.atomic_path(Path(target)) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
     return Path(target)
@@ -79,7 +78,7 @@ def save_dimensions_scatter(points: dict, title: str, target: Path) -> Path:
             axis.set_xlabel("rated")
             axis.set_ylabel("predicted")
     figure.suptitle(f"valence and arousal, predicted against rated ({title})")
-    return _save(figure, target)
+    return save_figure(figure, target)
 
 
 def save_valence_arousal_plane(means: dict, title: str, target: Path) -> Path:
@@ -108,4 +107,4 @@ def save_valence_arousal_plane(means: dict, title: str, target: Path) -> Path:
     axis.set_ylabel("arousal")
     axis.legend(title="marker", fontsize=8)
     axis.set_title(f"mean valence and arousal of each true emotion ({title})")
-    return _save(figure, target)
+    return save_figure(figure, target)

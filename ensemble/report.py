@@ -195,6 +195,32 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def summary_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header (each column) and rows (segments, then each headline metric) of the summary table."""
+    cols = _columns(report)
+    rows = [["segments"] + [str(n) for _, n, _ in cols]]
+    rows += [[label] + [f"{m[key]:.3f}" for _, _, m in cols] for key, label in HEADLINE]
+    return [""] + [title for title, _, _ in cols], rows
+
+
+def per_class_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (class; F1 per column but the majority baseline; support) of per-class F1."""
+    cols = _columns(report)[:-1]
+    support = report["majority_baseline"]["metrics"]["per_class"]
+    rows = [[name] + [f"{m['per_class'][name]['f1']:.3f}" for _, _, m in cols]
+            + [str(support[name]["support"]) if support[name]["support"] else "no support"] for name in EMOTIONS]
+    return ["class"] + [title for title, _, _ in cols] + ["support"], rows
+
+
+def split_line(report: dict) -> str:
+    return _split_line(report)
+
+
+def notes(report: dict) -> list[str]:
+    """The report's notes (who voted, classes without support, the majority baseline, fusion, valence/arousal)."""
+    return [f"weights: {_weights_line(report)}", *_notes(report)]
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -208,9 +234,7 @@ def render_markdown(report: dict, figures: dict[str, str] | None = None) -> str:
              f"- weights: {_weights_line(report)}"]
     lines += [f"- {note}" for note in _notes(report)]
     lines += ["", "## Summary (macro-F1 is the headline)", ""]
-    rows = [["segments"] + [str(n) for _, n, _ in cols]]
-    rows += [[label] + [f"{m[key]:.3f}" for _, _, m in cols] for key, label in HEADLINE]
-    lines += _md_table([""] + [title for title, _, _ in cols], rows)
+    lines += _md_table(*summary_table(report))
     if report["valence_arousal"]["reported"]:
         lines += ["", "## Valence and arousal (1-5)", "",
                   "CCC is the headline; always predicting the training mean scores CCC 0 and the RMSE shown.", ""]

@@ -51,3 +51,17 @@ def tiny_models(tiny_weights):
     from ensemble.scoring import load_models
 
     return load_models(tiny_weights)
+
+
+@pytest.fixture(scope="session")
+def tiny_reports(tiny_features, tiny_weights, tiny_models, tmp_path_factory):
+    """reports/ as vote.py writes it, with crossval/ inside (one fold, reusing the tiny models)."""
+    from ensemble import api, crossval, folds
+
+    reports = tmp_path_factory.mktemp("web_reports")
+    api.vote(tiny_weights, tiny_features, report=reports)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(folds, "train_fold", lambda fs, fold, names, options, bar=None: tiny_models)
+        assert crossval.main(["--features", str(tiny_features), "--first-folds", "1", "--smoke",
+                              "--report", str(reports / "crossval"), "--quiet"]) == 0
+    return reports

@@ -106,7 +106,10 @@ def train_all(features: str | Path = "features", weights: str | Path = "weights"
 def vote(weights: str | Path = "weights", features: str | Path = "features", *, split: str = "test",
          test_fold: int | None = None, modality_weights: Mapping | None = None, tune: bool = False,
          report: str | Path | None = "reports") -> dict:
-    """Soft-vote the saved models on a split; the report dict (and its files in ``report`` unless None)."""
+    """Soft-vote the saved models on a split; the report dict (and its files in ``report`` unless None).
+
+    A context model in ``weights`` (ensemble/train_context.py) is scored beside the vote."""
+    from ensemble import context
     from ensemble.evaluation import evaluate_ensemble
     from ensemble.options import complete_weights
     from ensemble.report import build_report, write_report
@@ -115,9 +118,12 @@ def vote(weights: str | Path = "weights", features: str | Path = "features", *, 
 
     fs = FeatureSet.load(Path(features))
     models = load_models(Path(weights))
+    saved_context = None
+    if (Path(weights) / f"{context.NAME}.json").is_file():
+        saved_context = context.load(Path(weights))
     outcome = evaluate_ensemble(models, fs, split=split, test_fold=test_fold,
                                 weights=complete_weights(dict(modality_weights) if modality_weights else None, list(models)),
-                                tune=tune)
+                                tune=tune, context=saved_context)
     built = build_report(outcome, fs)
     if report is not None:
         write_report(built, Path(report))
@@ -137,13 +143,24 @@ def crossval(features: str | Path = "features", settings: SettingsLike = None, *
     fs = FeatureSet.load(Path(features))
     options = CrossvalOptions(
         first_folds=chosen["crossval"]["first_folds"], train=chosen["train"], tune=chosen["crossval"]["tune_weights"],
-        progress=progress,
+        progress=progress, context=context_settings(chosen),
         weights=complete_weights(dict(modality_weights) if modality_weights else None, modalities_of(fs)),
     )
     built = build_crossval_report(fs, options, run_crossval(fs, options))
     if report is not None:
         write_crossval_report(built, Path(report))
     return built
+
+
+def context_settings(chosen: dict) -> dict | None:
+    """The settings' context section as ContextOptions keywords; None when context.direction is "off"."""
+    from ensemble.context import ContextOptions
+
+    section = dict(chosen["context"])
+    if section["direction"] == "off":
+        return None
+    ContextOptions(**section)  # ContextError (a ValueError) on a bad value, before any training
+    return section
 
 
 @dataclass
@@ -207,8 +224,10 @@ class Recognizer:
         from ensemble import batch
 
         path = Path(table)
-        items, failures = batch.items_from_table(path, batch.read_table(path))
+        table = batch.read_table(path)
+        items, failures = batch.items_from_table(path, table)
         predictions, failed = self.predictor.predict(items)
+        batch.with_context(predictions, path, table, self.predictor.weights_dir)
         frame = batch.predictions_frame(predictions, per_model)
         frame.attrs["failures"] = [(f.id, f.reason) for f in failures + failed]
         return frame

@@ -6,6 +6,11 @@ segment ID) or ``start``/``end`` (seconds) choosing the utterance's rows of thos
 File paths are relative to the table's folder and may not leave it.
 Output columns: ``id``, ``label``, one probability per emotion in EMOTIONS order,
 and optionally ``<model>_<emotion>`` per model.
+
+With ``dialogue`` (and optionally ``turn`` and ``speaker``) columns and a context model in the
+weights folder (``ensemble/train_context.py``), ``label`` and the probabilities are the context
+model's, reading the turns around each row in its dialogue, and ``vote_label`` is the
+context-free soft vote's.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import pandas as pd
 from ensemble.prediction import Failure, Item, ItemPrediction
 from models.heads import DIMENSIONS
 from models.modalities import MODALITIES, BioFiles
-from preprocessing.emotions import EMOTIONS
+from preprocessing.emotions import EMOTIONS, N_CLASSES
 from preprocessing.readers.segments import CorpusError
 from preprocessing.readers.table import load_table, resolve_inside, row_ids
 from preprocessing.storage import atomic
@@ -88,13 +93,56 @@ def needed_models(items: list[Item]) -> list[str]:
     return [name for name in MODALITIES if name in needed]
 
 
+def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFrame, weights_dir: Path) -> str:
+    """Apply the weights' context model to the rows of a table with a ``dialogue`` column (in place);
+    a line saying what was done ("" when the table has no dialogues)."""
+    import numpy as np
+
+    from ensemble import context
+    from ensemble.voting import ModelScores
+
+    frame = pd.DataFrame({"id": row_ids(table), **{c: table[c] for c in ("dialogue", "turn", "speaker") if c in table}})
+    dialogues = context.Dialogues.from_frame(frame)
+    if not dialogues.has_dialogues() or not predictions:
+        return ""
+    if not (Path(weights_dir) / f"{context.NAME}.json").is_file():
+        return (f"note: {path} has dialogues, but {weights_dir} has no context model (ensemble/train_context.py): "
+                "predicted without context")
+    if "turn" in table.columns:
+        turns = pd.to_numeric(table["turn"].where(table["turn"].str.strip() != ""), errors="coerce")
+        bad = table["turn"].str.strip().ne("") & turns.isna()
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(f"{path}, line {line}: turn {table['turn'].iloc[line - 2]!r} is not a number")
+    model = context.load(Path(weights_dir))
+    ids = [p.id for p in predictions]
+    scores = {}
+    for name in model.names:
+        rows = [p for p in predictions if name in p.per_model]
+        dims = {d: np.asarray([p.per_model_dimensions.get(name, {}).get(d, np.nan) for p in rows])
+                for d in model.dimensions}
+        scores[name] = ModelScores(np.asarray([p.id for p in rows], dtype=object),
+                                   np.asarray([p.per_model[name] for p in rows]).reshape(len(rows), N_CLASSES),
+                                   {d: v for d, v in dims.items() if len(v) and not np.isnan(v).all()})
+    probabilities = model.probabilities(scores, ids, dialogues)
+    for p, contextual in zip(predictions, probabilities):
+        p.vote_probabilities, p.probabilities = p.probabilities, contextual
+    in_dialogues = sum(1 for i in ids if dialogues.dialogue.get(i))
+    return (f"used the context model ({model.options.turns} turns {'before' if model.options.direction == 'past' else 'around'} "
+            f"each utterance) for {len(ids)} rows, {in_dialogues} of them in {len(set(dialogues.dialogue.values()) - {''})} "
+            "dialogues; vote_label is the prediction without context")
+
+
 def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False) -> pd.DataFrame:
     """id, label, one column per emotion, valence and arousal where models predict them
     (and ``<model>_<emotion>``, ``<model>_<dimension>`` columns if ``per_model``)."""
     rows = []
     dimensions = [d for d in DIMENSIONS if any(d in p.dimensions for p in predictions)]
+    contextual = any(p.vote_probabilities is not None for p in predictions)
     for p in predictions:
         row = {"id": p.id, "label": EMOTIONS[int(p.probabilities.argmax())]}
+        if contextual:
+            row["vote_label"] = EMOTIONS[int(p.vote_probabilities.argmax())] if p.vote_probabilities is not None else None
         row.update({e: round(float(v), 6) for e, v in zip(EMOTIONS, p.probabilities)})
         row.update({d: round(p.dimensions[d], 4) if d in p.dimensions else None for d in dimensions})
         if per_model:
@@ -105,7 +153,7 @@ def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False
                 rated = p.per_model_dimensions.get(name, {})
                 row.update({f"{name}_{d}": round(rated[d], 4) if d in rated else None for d in dimensions})
         rows.append(row)
-    columns = ["id", "label", *EMOTIONS, *dimensions]
+    columns = ["id", "label", *(["vote_label"] if contextual else []), *EMOTIONS, *dimensions]
     if per_model:
         columns += [f"{name}_{e}" for name in MODALITIES for e in [*EMOTIONS, *dimensions]]
     return pd.DataFrame(rows, columns=columns)

@@ -4,7 +4,9 @@
                                 [--settings FILE] [--report reports/crossval] [--smoke]
 
 For each fold k the three models are trained in memory with fold k as test and fold k+1 as
-validation, voted on fold k's test segments, and the report gives mean ± std over folds.
+validation, voted on fold k's test segments, and the report gives mean ± std over folds. Where
+the corpus has dialogues, a context model (ensemble/context.py) is fitted per fold on the
+models' held-out validation outputs and scored beside the context-free fusions.
 This is the protocol to quote in papers.
 """
 import argparse
@@ -31,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per fold, grid-search the voting weights for macro-F1 on that fold's validation split")
     parser.add_argument("--report", type=Path, default=Path("reports/crossval"),
                         help="folder for report.json, report.md and confusion PNGs (default: reports/crossval/)")
+    parser.add_argument("--context", choices=("past", "both", "off"), default="past",
+                        help="conversation context model per fold: past turns only (default), turns before and after, "
+                             "or none (corpora without dialogues have none)")
+    parser.add_argument("--context-turns", type=int, default=4, help="turns of context on each side (default 4)")
     run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: small models, 2 epochs unless --epochs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -38,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FLAGS = {"epochs": "train.epochs", "patience": "train.patience", "seed": "train.seed",
+FLAGS = {"context": "context.direction", "context_turns": "context.turns", "epochs": "train.epochs", "patience": "train.patience", "seed": "train.seed",
          "first_folds": "crossval.first_folds", "tune_weights": "crossval.tune_weights"}
 
 

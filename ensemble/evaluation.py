@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from models.artifacts import TrainedModel
 from models.heads import DIMENSIONS
 from models.metrics import evaluate, majority_baseline, regression_metrics
 from preprocessing.storage.feature_store import FeatureSet
+
+if TYPE_CHECKING:
+    from ensemble.context import ContextModel, ContextOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ class EnsembleOutcome:
     model_seeds: dict[str, int]
     stacked: ModelResult | None = None  # the stacked fusion (ensemble.stacking), when it could be fitted
     stacked_note: str = ""               # why there is none, or what it was fitted on
+    context: ModelResult | None = None   # the conversation-context model (ensemble.context), when used
+    context_note: str = ""
     # {source: {dimension: regression metrics}}: each model, "ensemble" (weighted mean), "stacked"
     dimensions: dict = None
 
@@ -89,8 +95,13 @@ def score_models(scores: Mapping[str, ModelScores], fs: FeatureSet, train_labels
 
 def evaluate_ensemble(models: Mapping[str, TrainedModel], fs: FeatureSet, *, split: str = "test",
                       test_fold: int | None = None, weights: Mapping[str, float] | None = None,
-                      tune: bool = False, values: Sequence[float] = DEFAULT_GRID) -> EnsembleOutcome:
-    """Check the models against ``fs``, choose the weights, and score ``split`` per model and voted."""
+                      tune: bool = False, values: Sequence[float] = DEFAULT_GRID,
+                      context: "ContextModel | ContextOptions | None" = None) -> EnsembleOutcome:
+    """Check the models against ``fs``, choose the weights, and score ``split`` per model and voted.
+
+    ``context``: a saved context model to score too, or options to fit one now on the models'
+    validation outputs (cross-validation), or None for none.
+    """
     if tune and weights is not None:
         raise ValueError("give weights or tune them, not both")
     if tune and split != "test":
@@ -118,8 +129,10 @@ def evaluate_ensemble(models: Mapping[str, TrainedModel], fs: FeatureSet, *, spl
                            majority_baseline(train_labels, voted_labels))
     stacked, stacked_note, stacked_dimensions = _stacked(models, fs, scores, ids, labels, train_labels)
     dimensions = score_dimensions(scores, fs, ids, weights, fs.rows("train", test_fold), stacked_dimensions)
+    context_result, context_note = _context(context, models, fs, scores, ids, labels, train_labels, test_fold)
     return EnsembleOutcome(
         stacked=stacked, stacked_note=stacked_note, dimensions=dimensions,
+        context=context_result, context_note=context_note,
         split=split, test_fold=test_fold, fingerprint=fs.fingerprint(test_fold), ids=ids, labels=labels,
         train_labels=train_labels, vote=vote, weights_source=source, tuning=tuning,
         models=score_models(scores, fs, train_labels), ensemble=ensemble,
@@ -161,6 +174,48 @@ def _stacked(models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray
     dimensions = {d: np.where(scored, v, np.nan) for d, v in fusion.predict_dimensions(scores, ids).items()}
     note = f"stacked fusion fitted on {fusion.fitted_on} validation segments (held-out model outputs)"
     return result, note, dimensions
+
+
+def _context(context, models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
+             test_fold: int | None):
+    """The context model's result on the evaluated split and a note (None and why not, when there is none)."""
+    from ensemble.context import ContextModel, Dialogues
+    from ensemble.context import fit as fit_context
+
+    if context is None:
+        return None, ""
+    dialogues = Dialogues.from_frame(fs.segments)
+    if not dialogues.has_dialogues():
+        return None, "no context model: the corpus has no dialogues (a table needs a dialogue column)"
+    if isinstance(context, ContextModel):
+        missing = sorted(set(context.names) - set(models))
+        if missing:
+            return None, f"no context model: it reads {', '.join(missing)}, which is not loaded"
+        if context.split_fingerprint != fs.fingerprint(test_fold):
+            return None, (f"no context model: the saved one learned from split {context.split_fingerprint}, this is "
+                          f"{fs.fingerprint(test_fold)} (run ensemble/train_context.py again)")
+        model, how = context, "saved"
+    else:
+        validation = stacking.validation_scores(models)
+        if validation is None:
+            return None, "no context model: a model's sidecar has no validation outputs (trained by an older version)"
+        if {i for m in validation.values() for i in m.ids} & set(ids):
+            return None, "no context model: the evaluated split shares segments with the validation outputs it learns from"
+        label_of = dict(zip(scoring.segment_ids(fs), fs.labels()))
+        model, how = fit_context(validation, label_of, dialogues, ids, context, seed=fs.seed), "fitted"
+        if model is None:
+            return None, "no context model: too few validation segments or classes to fit it"
+    scored = np.zeros(len(ids), bool)
+    for m in scores.values():
+        scored |= pd.Index(m.ids).get_indexer(ids) >= 0
+    probabilities = model.probabilities(scores, ids[scored], dialogues)
+    result = ModelResult(int(scored.sum()), evaluate(labels[scored], probabilities.argmax(axis=1)),
+                         majority_baseline(train_labels, labels[scored]))
+    options = model.options
+    note = (f"context model ({how}; {options.turns} turns {'before' if options.direction == 'past' else 'around'} "
+            f"each utterance, both speakers) fitted on {model.fitted_on} validation segments "
+            f"of {model.dialogues_fitted} dialogues")
+    return result, note
 
 
 def score_dimensions(scores, fs: FeatureSet, ids: np.ndarray, weights, train_rows: np.ndarray,

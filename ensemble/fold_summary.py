@@ -126,6 +126,11 @@ def format_crossval_table(report: dict) -> str:
     stacked = {r.get("stacked_fusion", "") for r in report["folds"]} - {""}
     if stacked and "stacked" not in summary:
         lines.append(sorted(stacked)[0])
+    context = {r.get("context_model", "") for r in report["folds"]} - {""}
+    if context:
+        lines.append(sorted(context)[0] if "context" not in summary else
+                     "context: the context model, fitted per fold on that fold's validation outputs; "
+                     "compare it with 'stacked' (the same inputs without the other turns)")
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ class CrossvalOptions:
     weights: dict[str, float] | None = None
     tune: bool = False
     progress: bool = True
+    context: dict | None = field(default_factory=lambda: run_settings.defaults()["context"])  # None: no context model
 
     @property
     def epochs(self) -> int:
@@ -69,6 +70,8 @@ def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedMo
     results["ensemble"] = _column(outcome.ensemble.n, outcome.ensemble.metrics)
     if outcome.stacked is not None:
         results["stacked"] = _column(outcome.stacked.n, outcome.stacked.metrics)
+    if outcome.context is not None:
+        results["context"] = _column(outcome.context.n, outcome.context.metrics)
     results["majority"] = _column(len(outcome.labels), outcome.majority)
     dimensions = {source: {d: {"n": m["n"], "ccc": m["ccc"], "pearson_r": m["pearson_r"], "rmse": m["rmse"],
                                "baseline_rmse": m["baseline"]["rmse"] if "baseline" in m else None}
@@ -81,6 +84,7 @@ def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedMo
         "voted_by": coverage(outcome.vote), "majority_predicts": outcome.majority["predicts"],
         "best_epochs": {name: m.sidecar["training"]["best_epoch"] for name, m in models.items()},
         "results": results, "dimensions": dimensions, "stacked_fusion": outcome.stacked_note,
+        "context_model": outcome.context_note,
     }
 
 
@@ -98,11 +102,18 @@ def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
     n_folds = fs.n_folds if options.first_folds is None else options.first_folds
     if not 1 <= n_folds <= fs.n_folds:
         raise ValueError(f"--folds must be between 1 and {fs.n_folds} (the prepared folds), got {n_folds}")
+    context_options = None
+    if options.context is not None:
+        from ensemble.context import ContextOptions, Dialogues
+
+        if Dialogues.from_frame(fs.segments).has_dialogues():
+            context_options = ContextOptions(**options.context)
     records = []
     with tqdm(total=n_folds * len(names), desc="cross-validation", unit="model", disable=not options.progress) as bar:
         for fold in range(n_folds):
             models = train_fold(fs, fold, names, options, bar)
-            outcome = evaluate_ensemble(models, fs, split="test", test_fold=fold, weights=options.weights, tune=options.tune)
+            outcome = evaluate_ensemble(models, fs, split="test", test_fold=fold, weights=options.weights, tune=options.tune,
+                                        context=context_options)
             records.append(fold_record(fold, outcome, models))
             log.info("fold %d: ensemble macro-F1 %.3f", fold, outcome.ensemble.metrics["macro_f1"])
             del models, outcome

@@ -5,6 +5,8 @@
 
 The table has columns id,path[,text] (and optionally eda,temp,ibi or ecg, with segment or
 start,end to choose the utterance's rows of the bio files), paths relative to the table.
+With dialogue[,turn,speaker] columns and a context model in --weights (ensemble/train_context.py),
+each row is predicted with the turns before it in its dialogue.
 Rows with an unusable input are reported and skipped; the rest are written.
 """
 import argparse
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor(args.weights, names, complete_weights(given, names)) if items else None
         predictions, more = predictor.predict(items, progress=bool(args.table) and not args.quiet) if predictor else ([], [])
         failures += more
+        context_line = batch.with_context(predictions, args.table, table, args.weights) if args.table else ""
     except (InputError, ModelFileError, OutputFolderError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {args.out}: could not write the predictions ({exc.strerror or exc})", file=sys.stderr)
         return 2
+    if context_line:
+        print(context_line)
     print(f"wrote {len(predictions)} prediction(s) to {args.out}" + (f"; skipped {len(failures)} row(s)" if failures else ""))
     return 0
 

@@ -53,6 +53,7 @@ class ItemPrediction:
     per_model: dict[str, np.ndarray] = field(default_factory=dict)
     dimensions: dict[str, float] = field(default_factory=dict)
     per_model_dimensions: dict[str, dict[str, float]] = field(default_factory=dict)
+    vote_probabilities: np.ndarray | None = None  # the soft vote's, when ``probabilities`` come from the context model
 
 
 @dataclass

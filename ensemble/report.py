@@ -85,8 +85,10 @@ def build_report(outcome: EnsembleOutcome, fs: FeatureSet) -> dict:
         "not_voted": [str(i) for i in outcome.ids[~vote.voted]],
         "voted_by": coverage(vote),
         "results": {**{name: _column(r) for name, r in outcome.models.items()}, "ensemble": _column(outcome.ensemble),
-                    **({"stacked": _column(outcome.stacked)} if outcome.stacked is not None else {})},
+                    **({"stacked": _column(outcome.stacked)} if outcome.stacked is not None else {}),
+                    **({"context": _column(outcome.context)} if outcome.context is not None else {})},
         "stacked_fusion": outcome.stacked_note,
+        "context_model": outcome.context_note,
         "majority_baseline": {"predicts": outcome.majority["predicts"], "train_segments": int(len(outcome.train_labels)),
                               "n": int(len(outcome.labels)), "metrics": outcome.majority},
         "valence_arousal": valence_arousal_section(fs, outcome),
@@ -139,6 +141,9 @@ def _notes(report: dict) -> list[str]:
         notes.append(report["stacked_fusion"] + ("; 'stacked' learns from the models' probabilities and "
                                                  "valence/arousal which to trust" if "results" in report
                                                  and "stacked" in report["results"] else ""))
+    if report.get("context_model"):
+        notes.append(report["context_model"] + ("; 'context' also reads the turns around each utterance in its "
+                                                "dialogue" if "context" in report["results"] else ""))
     va = report["valence_arousal"]
     if not va["reported"]:
         notes.append(f"valence/arousal: not reported: {va['reason']}")

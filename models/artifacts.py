@@ -259,7 +259,8 @@ def load_sidecar(weights_dir: Path, name: str) -> dict:
     """Read and validate ``<name>.json`` (no model)."""
     path = Path(weights_dir) / f"{name}.json"
     if not path.is_file():
-        raise ModelFileError(f"{path}: missing (train it with `python models/train_{name}.py --weights {weights_dir}`)")
+        command = "ensemble/train_context.py" if name == "context" else f"models/train_{name}.py"
+        raise ModelFileError(f"{path}: missing (train it with `python {command} --weights {weights_dir}`)")
     try:
         sidecar = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -89,7 +89,9 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if len(y_true) < 2:
         return None
     mean_t, mean_p = y_true.mean(), y_pred.mean()
-    covariance = np.mean((y_true - mean_t) * (y_pred - mean_p))
+    # A side without spread has covariance exactly 0 (its mean's rounding would leave ~1e-31).
+    spread = np.ptp(y_true) > 0 and np.ptp(y_pred) > 0
+    covariance = np.mean((y_true - mean_t) * (y_pred - mean_p)) if spread else 0.0
     denominator = y_true.var() + y_pred.var() + (mean_t - mean_p) ** 2
     return float(2 * covariance / denominator) if denominator > 0 else None
 

@@ -91,7 +91,8 @@ def input_fingerprint(reading: CorpusReading, options: PrepareOptions, bio_setti
         return keys[relative]
 
     for row in reading.segments.itertuples(index=False):
-        parts = [row.id, row.label, row.text_raw] + [key(getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
+        parts = [row.id, row.label, row.text_raw, row.dialogue, str(row.turn), row.group]
+        parts += [key(getattr(row, c)) for c in ("wav", "txt", "eda", "temp", "heart")]
         digest.update("|".join(parts).encode())
     return digest.hexdigest()[:20]
 

@@ -53,6 +53,8 @@ def defaults() -> dict:
             "balance": {"wav": None, "text": None, "bio": None},  # None: the modality's default
             "hyper": {"wav": {}, "text": {}, "bio": {}},           # model-builder keyword arguments
         },
+        # Conversation context (ensemble/context.py): turns before (and with "both" also after) an utterance.
+        "context": {"turns": 4, "direction": "past", "epochs": 60},
         "crossval": {"first_folds": None, "tune_weights": False},
         "vote": {"modality_weights": None, "tune_weights": False},
     }

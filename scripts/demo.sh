@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up the environment and run the whole pipeline on the synthetic demo corpus:
-# generate it, prepare features, train the three models, vote and print the report, and draw
-# the corpus figures. Afterwards `.venv/bin/python ensemble/serve.py` shows it all on a local web page.
+# generate it, prepare features, train the three models and the conversation-context model,
+# vote and print the report, and draw the corpus figures. Afterwards `.venv/bin/python ensemble/serve.py` shows it all on a local web page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,6 +11,7 @@ $PY preprocessing/run.py
 $PY models/train_wav.py
 $PY models/train_text.py
 $PY models/train_bio.py
+$PY ensemble/train_context.py
 $PY ensemble/vote.py --weights weights/
 $PY ensemble/corpus.py --features features/ --out reports/corpus
 echo

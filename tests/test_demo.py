@@ -25,7 +25,7 @@ TAGS = ("c/", "n/", "N/", "u/", "l/", "b/", "o/", "*", "+", ")/(", " / ")
 
 @pytest.fixture(scope="module")
 def corpus20(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_demo(tmp_path_factory.mktemp("k20") / "KEMDy20", sessions=3, segments_per_session=48, seed=1)
+    return generate_demo(tmp_path_factory.mktemp("k20") / "KEMDy20", sessions=3, segments_per_session=48, seed=2)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,11 @@ N_RATERS = 10
 RATER_AGREEMENT = 0.6  # probability that a rater votes the speaker's own emotion
 TIE_EVERY = 20  # one annotation row in TIE_EVERY is a tie (about 5 %)
 LISTENER_AGREEMENT = 0.5  # KEMDy19: probability that the listener feels what the speaker feels
+# Emotion carries across turns, as in real conversation: a speaker keeps their previous emotion
+# with probability INERTIA, else takes the partner's last one with probability CONTAGION, else a
+# fresh one from LABEL_PRIOR (so each turn's emotion still follows the prior overall).
+INERTIA = 0.6
+CONTAGION = 0.15
 _LAYOUT_CODE = {"kemdy20": 20, "kemdy19": 19}
 _FIRST_DAY = {"kemdy20": datetime(2020, 7, 6), "kemdy19": datetime(2019, 6, 3)}
 # Keys of the independent random streams derived from the seed.
@@ -120,11 +125,12 @@ def _plan_session(layout: str, number: int, n_segments: int, seed: int) -> Sessi
     names = _dialogue_names(layout, n_segments)
     sizes = np.full(len(names), n_segments // len(names))
     sizes[: n_segments % len(names)] += 1
-    emotions = _draw_emotions(n_segments, rng)
+    turns = [_turns(int(size), rng) for size in sizes]
+    emotions = _draw_emotions(turns, rng)
     dialogues, offset, first = [], float(rng.uniform(2.0, 5.0)), 0
     for index, (name, size) in enumerate(zip(names, sizes)):
-        dialogue = _plan_dialogue(layout, number, name, index, offset, speakers, emotions[first:first + size],
-                                  first, rng, seed)
+        dialogue = _plan_dialogue(layout, number, name, index, offset, speakers, turns[index],
+                                  emotions[first:first + size], first, rng, seed)
         dialogues.append(dialogue)
         offset += dialogue.duration + float(rng.uniform(5.0, 15.0))
         first += size
@@ -155,10 +161,25 @@ def _dialogue_names(layout: str, n_segments: int) -> list[str]:
             + [f"impro{i:02d}" for i in range(1, total - scripts + 1)])
 
 
-def _draw_emotions(n: int, rng: np.random.Generator) -> list[str]:
-    """n emotions from LABEL_PRIOR; when n >= 7 every emotion occurs at least once."""
+def _draw_emotions(turns: Sequence[Sequence[int]], rng: np.random.Generator) -> list[str]:
+    """The speaker's emotion at every turn of the session's dialogues (``turns``: speaker index per
+    turn, per dialogue), with inertia and contagion; when there are >= 7 turns every emotion occurs."""
     names = list(LABEL_PRIOR)
-    labels = [str(e) for e in rng.choice(names, size=n, p=list(LABEL_PRIOR.values()))]
+    prior = list(LABEL_PRIOR.values())
+    labels: list[str] = []
+    for dialogue in turns:
+        last: dict[int, str] = {}
+        for speaker in dialogue:
+            chance = rng.random()
+            if speaker in last and chance < INERTIA:
+                emotion = last[speaker]
+            elif 1 - speaker in last and chance < INERTIA + CONTAGION:
+                emotion = last[1 - speaker]
+            else:
+                emotion = str(rng.choice(names, p=prior))
+            last[speaker] = emotion
+            labels.append(emotion)
+    n = len(labels)
     if n >= len(names):
         for missing in [e for e in names if e not in labels]:
             counts = Counter(labels)
@@ -169,10 +190,10 @@ def _draw_emotions(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def _plan_dialogue(layout: str, session: int, name: str, index: int, offset: float,
-                   speakers: Sequence[Speaker], emotions: Sequence[str], first_row: int,
-                   rng: np.random.Generator, seed: int) -> Dialogue:
+                   speakers: Sequence[Speaker], speaker_turns: Sequence[int], emotions: Sequence[str],
+                   first_row: int, rng: np.random.Generator, seed: int) -> Dialogue:
     """Lay out the turns of one dialogue on its timeline and label them."""
-    turns = [speakers[k].code for k in _turns(len(emotions), rng)]
+    turns = [speakers[k].code for k in speaker_turns]
     starts, ends, duration = _timeline(len(emotions), rng)
     segments = []
     for i, (speaker, emotion) in enumerate(zip(turns, emotions)):

@@ -58,7 +58,7 @@ DEFAULT_SESSIONS_BY_LAYOUT = {"kemdy20": DEFAULT_SESSIONS, "kemdy19": 6}  # KEMD
 DEFAULT_SEGMENTS_PER_SESSION = {"kemdy20": 48, "kemdy19": 60}
 MIN_SEGMENTS_PER_SESSION = 4
 MARKER_NAME = "DEMO_CORPUS.json"
-MARKER_VERSION = 2  # 2: valence in the words, arousal heard more in the voice
+MARKER_VERSION = 3  # 2: valence in the words, arousal heard more in the voice; 3: emotion carries across turns
 GENERATOR_NAME = "kemdy-demo"
 
 SESS42_SESSION = 17  # the session whose eval file writes its IDs as Sess42_ (or the last one, if fewer)

@@ -127,7 +127,8 @@ def read_kemdy20(root: Path, policy: LabelPolicy) -> CorpusReading:
             bio_name = f"{folder}/{parsed.dialogue}_{parsed.speaker}.csv"
             rows_out.append({
                 "id": seg_id, "corpus": "kemdy20", "session": parsed.session, "speaker": parsed.speaker,
-                "gender": parsed.gender, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[4].strip(),
+                "gender": parsed.gender, "dialogue": parsed.dialogue, "turn": parsed.number,
+                "label": label, "labels_raw": row[4].strip(),
                 "valence": to_float(row[5]), "arousal": to_float(row[6]),
                 "wav": wav, "txt": _transcript(reading, seg_id, f"wav/{folder}/{seg_id}.txt"), "text_raw": "",
                 "eda": bio_file(f"EDA/{bio_name}"),
@@ -182,7 +183,8 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
             bio_name = f"{folder}/Original/{session}{letter}.csv"
             rows_out.append({
                 "id": seg_id, "corpus": "kemdy19", "session": session, "speaker": parsed.speaker,
-                "gender": letter, "dialogue": parsed.dialogue, "label": label, "labels_raw": row[10].strip(),
+                "gender": letter, "dialogue": parsed.dialogue, "start_s": to_float(row[1]), "number": parsed.number,
+                "label": label, "labels_raw": row[10].strip(),
                 "valence": to_float(row[11]), "arousal": to_float(row[12]),
                 "wav": wav, "txt": _transcript(reading, seg_id, wav[:-4] + ".txt"), "text_raw": "",
                 "eda": bio_file(f"EDA/{bio_name}"),
@@ -193,8 +195,24 @@ def read_kemdy19(root: Path, policy: LabelPolicy) -> CorpusReading:
     # Segments that only ever appear as listener rows have no speaker label at all.
     for seg_id in sorted(listener_ids - speaker_rows):
         reading.skip(seg_id, "no row with the speaker's own label (only listener rows)")
+    number_turns_by_start(rows_out)
     reading.segments = segment_frame(rows_out)
     return reading
+
+
+def number_turns_by_start(rows: list[dict]) -> None:
+    """KEMDy19 numbers each actor's lines separately: the dialogue's turn order (both actors)
+    is the order of the wav start times (then the actor's own number, then the ID); sets "turn" 1, 2, ..."""
+    by_dialogue: dict[str, list[dict]] = {}
+    for row in rows:
+        by_dialogue.setdefault(row["dialogue"], []).append(row)
+    for members in by_dialogue.values():
+        members.sort(key=lambda row: (row["start_s"] if row["start_s"] == row["start_s"] else float("inf"),  # NaN: last
+                                      row["number"], row["id"]))
+        for turn, row in enumerate(members, start=1):
+            row["turn"] = turn
+    for row in rows:
+        del row["start_s"], row["number"]
 
 
 def _has_annotation(pattern: str) -> Callable[[Path], bool]:

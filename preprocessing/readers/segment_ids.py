@@ -23,7 +23,9 @@ class SegmentId:
     """The parts of one segment ID.
 
     ``session`` is ``'Sess01'``; ``dialogue`` is ``'Sess01_script01'``; ``speaker`` is
-    ``'User001F'`` (KEMDy20) or ``'Sess01F'`` (KEMDy19); ``gender`` is ``'F'`` or ``'M'``.
+    ``'User001F'`` (KEMDy20) or ``'Sess01F'`` (KEMDy19); ``gender`` is ``'F'`` or ``'M'``;
+    ``number`` is the trailing number: the turn within the dialogue in KEMDy20 (both speakers
+    counted), the speaker's own count of lines in KEMDy19.
     """
 
     text: str
@@ -32,6 +34,7 @@ class SegmentId:
     dialogue: str
     speaker: str
     gender: str
+    number: int
 
 
 def parse_segment_id(text: str, layout: str) -> SegmentId:
@@ -47,7 +50,7 @@ def parse_segment_id(text: str, layout: str) -> SegmentId:
         speaker = f"{match['user']}{match['gender']}"
     else:
         speaker = f"{session}{match['gender']}"
-    return SegmentId(text, layout, session, dialogue, speaker, match["gender"])
+    return SegmentId(text, layout, session, dialogue, speaker, match["gender"], int(match["number"]))
 
 
 def with_session(text: str, session: str) -> str:

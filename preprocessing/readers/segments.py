@@ -2,7 +2,9 @@
 
 A segment table is a pandas DataFrame with one row per labelled segment and the
 columns in ``SEGMENT_COLUMNS``. File columns (``wav``, ``txt``, ``eda``, ``temp``,
-``heart``) are paths relative to the corpus root, ``""`` where absent.
+``heart``) are paths relative to the corpus root, ``""`` where absent. ``dialogue`` names
+the conversation a segment belongs to and ``turn`` orders the segments of one dialogue
+(both speakers; larger is later; gaps allowed); both are ``""`` where unknown.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from preprocessing.emotions import normalise_label, split_multi_label
 from preprocessing.encodings import DESCRIPTION, decode
 
 SEGMENT_COLUMNS: tuple[str, ...] = (
-    "id", "corpus", "session", "speaker", "gender", "dialogue",
+    "id", "corpus", "session", "speaker", "gender", "dialogue", "turn",
     "label", "labels_raw", "valence", "arousal",
     "wav", "txt", "text_raw", "eda", "temp", "heart", "heart_kind", "group",
 )

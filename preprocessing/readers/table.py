@@ -2,14 +2,18 @@
 
 Columns: ``label`` (required), ``path`` (audio, relative to the table's folder)
 and/or ``text``; optional ``id``, ``session``, ``speaker``, ``gender``,
-``valence``, ``arousal``. Modalities without a column are simply absent, and each
-modality of a row stands alone: a row whose audio is missing keeps its text.
+``valence``, ``arousal``, ``dialogue`` and ``turn``. Modalities without a column are simply
+absent, and each modality of a row stands alone: a row whose audio is missing keeps its text.
+
+``dialogue`` names the conversation a row belongs to; ``turn`` (a number) orders the rows of
+one dialogue, and without it the table's row order does. A dialogue is never split: when the
+split groups by session or speaker, groups that share a dialogue are merged into one.
 
 Segment IDs: the ``id`` column when given, else the audio path relative to the table
 (without its extension where that stays unique), else the row number.
-The split groups by ``session`` when that column has any value, else by ``speaker``;
-rows without a value there are an error unless ``missing_group="own"`` makes each its
-own group.
+The split groups by ``session`` when that column has any value, else by ``speaker``, else
+by ``dialogue``; rows without a value there are an error unless ``missing_group="own"``
+makes each its own group.
 """
 from __future__ import annotations
 
@@ -79,8 +83,8 @@ def row_ids(table: pd.DataFrame) -> list[str]:
 
 
 def _group_column(table: pd.DataFrame) -> str | None:
-    """``session`` if that column has any value, else ``speaker`` if it has any, else None."""
-    for column in ("session", "speaker"):
+    """``session`` if that column has any value, else ``speaker``, else ``dialogue``, else None."""
+    for column in ("session", "speaker", "dialogue"):
         if column in table.columns and (table[column].str.strip() != "").any():
             return column
     return None
@@ -137,17 +141,80 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
                 reading.skip(seg_id, f"wav file missing: {audio}")
                 continue
         row = {key: record.get(key, "") for key in _OPTIONAL}
-        group = row[group_column].strip() if group_column else ""
+        row["_line"] = line
+        group = record.get(group_column, "").strip() if group_column else ""
         if group_column and not group:
             group = f"row:{seg_id}"
             reading.count(f"rows_without_{group_column}_made_own_group")
         rows.append({
-            **row, "id": seg_id, "corpus": "table", "dialogue": "", "label": label,
+            **row, "id": seg_id, "corpus": "table", "dialogue": record.get("dialogue", "").strip(),
+            "turn": record.get("turn", "").strip(), "label": label,
             "labels_raw": record["label"], "wav": wav, "txt": "", "text_raw": text,
             "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
         })
+    if "dialogue" in table.columns:
+        _number_turns(path, rows, "turn" in table.columns, [r["_line"] for r in rows])
+        merged = _keep_dialogues_whole(rows)
+        if merged:
+            reading.count("groups_merged_to_keep_dialogues_whole")
+    for row in rows:
+        row.pop("_line")
     reading.segments = segment_frame(rows)
     return reading
+
+
+def _number_turns(path: Path, rows: list[dict], given: bool, lines: list[int]) -> None:
+    """Check the ``turn`` column (numbers, unique within a dialogue), or number rows in table order."""
+    seen: dict[tuple[str, float], int] = {}
+    counter: dict[str, int] = {}
+    for row, line in zip(rows, lines):
+        if not row["dialogue"]:
+            if given and row["turn"]:
+                raise CorpusError(f"{path}, line {line}: a turn ({row['turn']!r}) without a dialogue")
+            row["turn"] = ""
+            continue
+        if not given:
+            counter[row["dialogue"]] = counter.get(row["dialogue"], 0) + 1
+            row["turn"] = counter[row["dialogue"]]
+            continue
+        try:
+            turn = float(row["turn"])
+        except ValueError:
+            turn = float("nan")
+        if not np.isfinite(turn):
+            raise CorpusError(f"{path}, line {line}: turn {row['turn']!r} of dialogue {row['dialogue']!r} is not a number")
+        key = (row["dialogue"], turn)
+        if key in seen:
+            raise CorpusError(f"{path}, line {line}: dialogue {row['dialogue']!r} has turn {row['turn']} twice "
+                              f"(also line {seen[key]})")
+        seen[key] = line
+        row["turn"] = int(turn) if turn.is_integer() else turn
+
+
+def _keep_dialogues_whole(rows: list[dict]) -> int:
+    """Merge split groups that share a dialogue (union-find); the number of groups merged away."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for row in rows:
+        if row["dialogue"] and row["group"]:
+            a, b = find("g:" + row["group"]), find("d:" + row["dialogue"])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups_before = {row["group"] for row in rows}
+    names: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r["group"]):  # a merged group takes its first member's name
+        if row["group"]:
+            names.setdefault(find("g:" + row["group"]), row["group"])
+    for row in rows:
+        if row["group"]:
+            row["group"] = names[find("g:" + row["group"])]
+    return len(groups_before) - len({row["group"] for row in rows})
 
 
 READER = Reader("table", lambda path: path.is_file() and path.suffix.lower() in TABLE_SUFFIXES,

@@ -1,0 +1,270 @@
+"""Conversation context: the emotion of an utterance from its own model outputs and those of the
+turns around it in its dialogue.
+
+Each turn is represented by what the modality models say about it (per model: the
+log-probabilities, the predicted valence and arousal, a has-input flag; the stacked fusion's
+inputs). A window of turns of the same dialogue, in turn order, with who spoke marked (same
+speaker as the utterance or the partner), is read by an attention layer (``build_model``): each
+turn's emotion evidence, weighted by how the turn relates to the utterance, is added to the
+utterance's own. ``direction`` "past" (the default) sees only earlier
+turns, so it works live; "both" also sees the following turns, for recordings classified offline.
+
+No leakage: the context model is fitted only on the models' held-out validation outputs (out of
+fold under rotating validation) of the training and validation dialogues, and applied to the
+evaluated split's outputs; a dialogue never crosses the split (KEMDy splits by session; a table
+with a ``dialogue`` column keeps each dialogue in one group). ``fit`` refuses evaluated rows.
+
+Shapes: ``windows`` -> (n, W, F + 3) with W = turns + 1 ("past") or 2 * turns + 1 ("both"); the
+utterance sits at position ``turns``; F per-turn features, then present / same speaker / is the
+utterance flags. Positions without a turn are all zero and masked.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ensemble.stacking import stack_inputs
+from ensemble.voting import ModelScores
+from preprocessing.emotions import EMOTIONS, N_CLASSES
+from preprocessing.versions import package_versions
+
+DIRECTIONS = ("past", "both")
+NAME = "context"  # weights/context.h5 + context.json
+FLAGS = 3         # present, same speaker, is the utterance
+
+
+class ContextError(ValueError):
+    """Context cannot be used as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """``turns``: how many turns before (and with "both", after) the utterance the model sees."""
+
+    turns: int = 4
+    direction: str = "past"
+    epochs: int = 60        # with ``stop_share`` > 0 at most, early stopping on that share of the dialogues
+    patience: int = 15
+    stop_share: float = 0.0
+    l2: float = 0.01
+    batch_size: int = 32
+    learning_rate: float = 0.005
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ContextError(f"context direction must be one of {', '.join(DIRECTIONS)}, not {self.direction!r}")
+        if not (isinstance(self.turns, int) and 0 <= self.turns <= 64):
+            raise ContextError(f"context turns must be a whole number from 0 to 64, not {self.turns!r}")
+
+    @property
+    def width(self) -> int:
+        return self.turns + 1 + (self.turns if self.direction == "both" else 0)
+
+
+@dataclass(frozen=True)
+class Dialogues:
+    """Who spoke when: per segment ID its dialogue ("" for none), turn (sortable) and speaker."""
+
+    dialogue: Mapping[str, str]
+    turn: Mapping[str, float]
+    speaker: Mapping[str, str]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> "Dialogues":
+        """From a table with ``id`` and optional ``dialogue``, ``turn``, ``speaker`` columns.
+
+        Without ``turn`` the rows' order within a dialogue is the turn order.
+        """
+        ids = frame["id"].astype(str).tolist()
+        dialogue = frame["dialogue"].fillna("").astype(str).str.strip().tolist() if "dialogue" in frame else [""] * len(ids)
+        if "turn" in frame:
+            turn = pd.to_numeric(frame["turn"], errors="coerce").to_numpy(dtype=np.float64)
+        else:
+            turn = np.arange(len(ids), dtype=np.float64)
+        turn = np.where(np.isnan(turn), np.arange(len(ids), dtype=np.float64), turn)
+        speaker = frame["speaker"].fillna("").astype(str).tolist() if "speaker" in frame else [""] * len(ids)
+        return cls(dict(zip(ids, dialogue)), dict(zip(ids, turn.tolist())), dict(zip(ids, speaker)))
+
+    def has_dialogues(self) -> bool:
+        return any(self.dialogue.values())
+
+
+def windows(vectors: Mapping[str, np.ndarray], ids: Sequence[str], dialogues: Dialogues,
+            options: ContextOptions) -> np.ndarray:
+    """(n, W, F + 3) context windows of ``ids``: the turns of each one's dialogue that have a vector.
+
+    ``vectors``: segment ID -> (F,) representation; only those turns can be context.
+    """
+    ids = [str(i) for i in ids]
+    n_features = len(next(iter(vectors.values())))
+    out = np.zeros((len(ids), options.width, n_features + FLAGS), dtype=np.float32)
+    order: dict[str, list[str]] = {}
+    for i in vectors:
+        if dialogues.dialogue.get(i):
+            order.setdefault(dialogues.dialogue[i], []).append(i)
+    position: dict[str, int] = {}
+    for members in order.values():
+        members.sort(key=lambda i: (dialogues.turn[i], i))
+        position.update({i: k for k, i in enumerate(members)})
+    for row, i in enumerate(ids):
+        members = order.get(dialogues.dialogue.get(i, ""), [i]) if i in position else [i]
+        at = position.get(i, 0)
+        before = members[max(0, at - options.turns):at]
+        after = members[at + 1:at + 1 + options.turns] if options.direction == "both" else []
+        for slot, turn in zip(range(options.turns - len(before), options.width), [*before, i, *after]):
+            out[row, slot, :n_features] = vectors[turn]
+            out[row, slot, n_features:] = (1.0, float(dialogues.speaker.get(turn) == dialogues.speaker.get(i)),
+                                           float(turn == i))
+    return out
+
+
+def turn_vectors(scores: Mapping[str, ModelScores], ids: Sequence[str], names: Sequence[str],
+                 dimensions: Sequence[str]) -> dict[str, np.ndarray]:
+    """{segment ID: (F,)} per-turn representations (the stacked fusion's inputs) of ``ids``."""
+    matrix = stack_inputs(scores, ids, names, dimensions).astype(np.float32)
+    return {str(i): row for i, row in zip(ids, matrix)}
+
+
+def build_model(width: int, n_features: int, options: ContextOptions, seed: int, mean: np.ndarray,
+                variance: np.ndarray):
+    """Keras model: (window features (W, F), window relations (W, 3 + W), utterance (F,)) -> (7,) probabilities.
+
+    One Dense layer, shared by every turn, reads a turn's representation as 7 emotion logits.
+    An attention weight per turn comes from how it relates to the utterance (present, same
+    speaker, is the utterance, and its position in the window: ``relations``); the context's
+    logits are the weighted sum of the turns' logits, added to the utterance's own. Padding has
+    all-zero relations, so weight 0. Few weights, on purpose: a corpus has only as many examples
+    as validation segments. ``mean`` and ``variance`` (F,) standardise every turn's representation.
+    """
+    import keras
+    from keras import layers
+
+    features = keras.Input((width, n_features), name="window")
+    relations = keras.Input((width, FLAGS + width), name="relations")
+    own = keras.Input((n_features,), name="utterance")
+    def scale(name):  # the same standardisation, one layer per input rank
+        return layers.Normalization(mean=mean, variance=variance, name=name)
+
+    evidence = layers.Dense(N_CLASSES, kernel_regularizer=keras.regularizers.L2(options.l2), name="turn_logits")
+    dropout = layers.Dropout(options.dropout, seed=seed)
+    attention = layers.Dense(1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=keras.regularizers.L2(options.l2),
+                             name="turn_weight")(relations)
+    from_context = layers.Flatten()(layers.Dot(axes=1)([attention, evidence(dropout(scale("standardise_window")(features)))]))
+    logits = layers.Add()([evidence(scale("standardise_utterance")(own)), from_context])
+    return keras.Model([features, relations, own], layers.Activation("softmax", name="emotion")(logits), name="context")
+
+
+def model_inputs(x: np.ndarray, own: np.ndarray) -> list[np.ndarray]:
+    """The model's three inputs from ``windows``' output (n, W, F + 3) and the utterances' vectors (n, F)."""
+    flags = x[..., -FLAGS:]
+    width = x.shape[1]
+    position = np.broadcast_to(np.eye(width, dtype=np.float32), (len(x), width, width)) * flags[..., :1]
+    return [x[..., :-FLAGS], np.concatenate([flags, position], axis=-1), own]
+
+
+@dataclass
+class ContextModel:
+    """A fitted context model: the modality models it reads (``names``), their ``dimensions``, the options."""
+
+    names: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    options: ContextOptions
+    model: object
+    fitted_on: int
+    dialogues_fitted: int
+    seed: int
+    split_fingerprint: str = ""  # of the split whose validation outputs it learned from (set when saved or loaded)
+
+    def probabilities(self, scores: Mapping[str, ModelScores], ids: Sequence[str], dialogues: Dialogues,
+                      context_ids: Sequence[str] | None = None) -> np.ndarray:
+        """(n, 7) probabilities of ``ids``; context turns are taken from ``context_ids`` (default: ``ids``),
+        whose outputs ``scores`` must hold."""
+        pool = list(dict.fromkeys([*(context_ids if context_ids is not None else ids), *ids]))
+        vectors = turn_vectors(scores, pool, self.names, self.dimensions)
+        if not len(ids):
+            return np.zeros((0, N_CLASSES))
+        x = windows(vectors, ids, dialogues, self.options)
+        own = np.stack([vectors[str(i)] for i in ids])
+        inputs = model_inputs(x, own)
+        return np.asarray(self.model.predict(inputs, verbose=0, batch_size=256), dtype=np.float64)
+
+    def sidecar(self, split_fingerprint: str) -> dict:
+        """What saving needs beside the .h5 (the schema of models.artifacts, modality "context")."""
+        return {"format": "kemdy-emotion-model", "version": 1, "modality": NAME, "emotions": list(EMOTIONS),
+                "feature_settings": {"models": list(self.names), "dimensions": list(self.dimensions),
+                                     **asdict(self.options)},
+                "state": {}, "split_fingerprint": split_fingerprint, "seed": self.seed,
+                "balance": {"method": "class-weight"},
+                "training": {"fitted_on": self.fitted_on, "dialogues": self.dialogues_fitted,
+                             "inputs": "held-out validation outputs of the modality models"},
+                "metrics": {}, "packages": package_versions(["tensorflow", "keras", "numpy"])}
+
+
+def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialogues: Dialogues,
+        evaluated_ids: Sequence[str], options: ContextOptions = ContextOptions(), seed: int = 0) -> ContextModel | None:
+    """Fit on the models' validation outputs (and their dialogues); None when too little to learn from.
+
+    ValueError if any of ``evaluated_ids`` is among the fitting rows.
+    """
+    from models.devices import configure
+
+    names = tuple(validation)
+    ids = list(dict.fromkeys(str(i) for model in validation.values() for i in model.ids))
+    leaked = set(ids) & {str(i) for i in evaluated_ids}
+    if leaked:
+        raise ValueError(f"context model: {len(leaked)} evaluated segment(s) (e.g. {sorted(leaked)[0]!r}) are among "
+                         "the validation outputs it would be fitted on")
+    y = np.asarray([labels[i] for i in ids])
+    if len(ids) < 20 or len(np.unique(y)) < 2 or not dialogues.has_dialogues():
+        return None
+    configure(seed)
+    import keras
+
+    dimensions = tuple(sorted({d for model in validation.values() for d in model.dimensions}))
+    vectors = turn_vectors(validation, ids, names, dimensions)
+    x = windows(vectors, ids, dialogues, options)
+    own = np.stack([vectors[i] for i in ids])
+    counts = np.bincount(y, minlength=N_CLASSES).astype(np.float64)
+    weight = {c: float(len(y) / (np.count_nonzero(counts) * counts[c])) for c in range(N_CLASSES) if counts[c]}
+    variance = np.maximum(own.var(axis=0), 1e-6)
+    model = build_model(options.width, own.shape[1], options, seed, own.mean(axis=0), variance)
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="sparse_categorical_crossentropy")
+    inputs = model_inputs(x, own)
+    # Early stopping on a fifth of the dialogues (whole dialogues, chosen by the seed), then the best weights.
+    names_of = np.asarray([dialogues.dialogue.get(i) or i for i in ids], dtype=object)
+    unique = np.unique(names_of)
+    held = set(np.random.default_rng(seed).permutation(unique)[: int(round(options.stop_share * len(unique)))])
+    stop_rows = np.asarray([n in held for n in names_of])
+    sample_weight = np.asarray([weight[c] for c in y], dtype=np.float32)
+    extra = {}
+    if stop_rows.any():
+        extra = {"validation_data": ([a[stop_rows] for a in inputs], y[stop_rows], sample_weight[stop_rows]),
+                 "callbacks": [keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
+                                                             restore_best_weights=True, start_from_epoch=5)]}
+    model.fit([a[~stop_rows] for a in inputs], y[~stop_rows], sample_weight=sample_weight[~stop_rows],
+              epochs=options.epochs, batch_size=options.batch_size, verbose=0, shuffle=True, **extra)
+    fitted_dialogues = len({dialogues.dialogue.get(i) for i in ids if dialogues.dialogue.get(i)})
+    return ContextModel(names, dimensions, options, model, len(ids), fitted_dialogues, seed)
+
+
+def save(context: ContextModel, weights_dir: Path, split_fingerprint: str) -> Path:
+    from models import artifacts
+
+    return artifacts.save(context.model, context.sidecar(split_fingerprint), weights_dir, NAME)
+
+
+def load(weights_dir: Path) -> ContextModel:
+    """The context model saved in ``weights_dir`` (checked and loaded as every model is)."""
+    from models import artifacts
+
+    trained = artifacts.load(weights_dir, NAME)
+    settings = dict(trained.sidecar["feature_settings"])
+    names, dimensions = tuple(settings.pop("models")), tuple(settings.pop("dimensions"))
+    training = trained.sidecar["training"]
+    return ContextModel(names, dimensions, ContextOptions(**settings), trained.model, int(training["fitted_on"]),
+                        int(training["dialogues"]), int(trained.sidecar["seed"]), trained.sidecar["split_fingerprint"])

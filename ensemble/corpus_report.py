@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ensemble.plots import save_figure
+from ensemble.plots import save_figure, valence_arousal_axes
 from preprocessing.emotions import EMOTIONS
 from preprocessing.storage import atomic
 from preprocessing.storage.feature_store import FeatureSet
@@ -183,12 +183,7 @@ def draw_valence_arousal(fs: FeatureSet, summary: dict, target: Path) -> Path:
                      label=f"{emotion} ({n})")
     if not summary["rated_segments"]:
         axis.text(3, 3, "no valence/arousal ratings in this corpus", ha="center", va="center")
-    axis.set_xlim(1, 5)
-    axis.set_ylim(1, 5)
-    axis.axhline(3, color="grey", linewidth=0.5)
-    axis.axvline(3, color="grey", linewidth=0.5)
-    axis.set_xlabel("valence (raters' mean, 1-5)")
-    axis.set_ylabel("arousal (raters' mean, 1-5)")
+    valence_arousal_axes(axis, "valence (raters' mean, 1-5)", "arousal (raters' mean, 1-5)")
     if summary["rated_segments"]:
         axis.legend(fontsize=8, title="emotion mean (rated)")
     axis.set_title("valence and arousal by emotion")

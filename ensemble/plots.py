@@ -81,6 +81,16 @@ def save_dimensions_scatter(points: dict, title: str, target: Path) -> Path:
     return save_figure(figure, target)
 
 
+def valence_arousal_axes(axis, xlabel: str, ylabel: str) -> None:
+    """The 1-5 valence (x) / arousal (y) plane with its neutral midlines."""
+    axis.set_xlim(1, 5)
+    axis.set_ylim(1, 5)
+    axis.axhline(3, color="grey", linewidth=0.5)
+    axis.axvline(3, color="grey", linewidth=0.5)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+
+
 def save_valence_arousal_plane(means: dict, title: str, target: Path) -> Path:
     """Each emotion's mean (valence, arousal): the raters' and each source's, on the 1-5 plane.
 
@@ -99,12 +109,7 @@ def save_valence_arousal_plane(means: dict, title: str, target: Path) -> Path:
                          color=f"C{EMOTIONS.index(emotion)}", label=source if emotion == next(iter(by_emotion)) else None)
             if source == "ratings":
                 axis.annotate(emotion, (valence, arousal), textcoords="offset points", xytext=(6, 4), fontsize=9)
-    axis.set_xlim(1, 5)
-    axis.set_ylim(1, 5)
-    axis.axhline(3, color="grey", linewidth=0.5)
-    axis.axvline(3, color="grey", linewidth=0.5)
-    axis.set_xlabel("valence")
-    axis.set_ylabel("arousal")
+    valence_arousal_axes(axis, "valence", "arousal")
     axis.legend(title="marker", fontsize=8)
     axis.set_title(f"mean valence and arousal of each true emotion ({title})")
     return save_figure(figure, target)

@@ -173,27 +173,17 @@ function view(title, data) {
   return box;
 }
 
-async function loadResults() {
-  const holder = $("results");
+async function loadInto(holder, url, sections) {
   try {
-    const data = await getJSON("/api/results");
+    const data = await getJSON(url);
     holder.replaceChildren();
     if (data.note) holder.appendChild(element("p", { class: "error", text: data.note }));
-    if (data.report) holder.appendChild(view("Evaluation (ensemble/vote.py)", data.report));
-    if (data.crossval) holder.appendChild(view("Cross-validation (ensemble/crossval.py)", data.crossval));
+    for (const [key, title] of sections) if (data[key]) holder.appendChild(view(title, data[key]));
   } catch (error) {
     holder.replaceChildren(element("p", { class: "error", text: String(error) }));
   }
 }
 
-async function loadCorpus() {
-  const holder = $("corpus");
-  try {
-    const data = await getJSON("/api/corpus");
-    holder.replaceChildren();
-    if (data.note) holder.appendChild(element("p", { class: "error", text: data.note }));
-    if (data.corpus) holder.appendChild(view("Corpus (the prepared features)", data.corpus));
-  } catch (error) {
-    holder.replaceChildren(element("p", { class: "error", text: String(error) }));
-  }
-}
+const loadResults = () => loadInto($("results"), "/api/results",
+  [["report", "Evaluation (ensemble/vote.py)"], ["crossval", "Cross-validation (ensemble/crossval.py)"]]);
+const loadCorpus = () => loadInto($("corpus"), "/api/corpus", [["corpus", "Corpus (the prepared features)"]]);

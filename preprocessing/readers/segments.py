@@ -213,7 +213,7 @@ def segment_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS))
     for column in SEGMENT_COLUMNS:
         if column not in ("valence", "arousal"):
-            frame[column] = frame[column].fillna("").astype(str)
+            frame[column] = frame[column].astype(object).fillna("").astype(str)  # a column no reader filled is NaN
     frame["valence"] = pd.to_numeric(frame["valence"], errors="coerce")
     frame["arousal"] = pd.to_numeric(frame["arousal"], errors="coerce")
     return frame.reset_index(drop=True)

@@ -128,9 +128,9 @@ def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFr
     for p, contextual in zip(predictions, probabilities):
         p.vote_probabilities, p.probabilities = p.probabilities, contextual
     in_dialogues = sum(1 for i in ids if dialogues.dialogue.get(i))
-    return (f"used the context model ({model.options.turns} turns {'before' if model.options.direction == 'past' else 'around'} "
-            f"each utterance) for {len(ids)} rows, {in_dialogues} of them in {len(set(dialogues.dialogue.values()) - {''})} "
-            "dialogues; vote_label is the prediction without context")
+    n_dialogues = len(set(dialogues.dialogue.values()) - {""})
+    return (f"used the context model ({model.options.describe()}) for {len(ids)} rows, {in_dialogues} of them in "
+            f"{n_dialogues} dialogues; vote_label is the prediction without context")
 
 
 def predictions_frame(predictions: list[ItemPrediction], per_model: bool = False) -> pd.DataFrame:

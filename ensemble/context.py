@@ -61,6 +61,10 @@ class ContextOptions:
         if not (isinstance(self.turns, int) and 0 <= self.turns <= 64):
             raise ContextError(f"context turns must be a whole number from 0 to 64, not {self.turns!r}")
 
+    def describe(self) -> str:
+        """'4 turns before each utterance' (or 'around' with direction "both")."""
+        return f"{self.turns} turns {'before' if self.direction == 'past' else 'around'} each utterance"
+
     @property
     def width(self) -> int:
         return self.turns + 1 + (self.turns if self.direction == "both" else 0)

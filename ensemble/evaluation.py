@@ -151,6 +151,14 @@ def ratings_of(fs: FeatureSet) -> dict[str, dict[str, float]]:
     return out
 
 
+def scored_by_any(scores: Mapping[str, ModelScores], ids: np.ndarray) -> np.ndarray:
+    """(n,) bool: which of ``ids`` at least one model scored."""
+    scored = np.zeros(len(ids), bool)
+    for model in scores.values():
+        scored |= pd.Index(model.ids).get_indexer(ids) >= 0
+    return scored
+
+
 def _stacked(models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray, train_labels: np.ndarray):
     """The stacked fusion's result on the evaluated split, a note, and its fused dimensions ({} if none)."""
     validation = stacking.validation_scores(models)
@@ -166,9 +174,7 @@ def _stacked(models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray
     if fusion is None:
         return None, "no stacked fusion: too few validation segments or classes to fit it", {}
     probabilities = fusion.probabilities(scores, ids)
-    scored = np.zeros(len(ids), bool)
-    for model in scores.values():
-        scored |= pd.Index(model.ids).get_indexer(ids) >= 0
+    scored = scored_by_any(scores, ids)
     result = ModelResult(int(scored.sum()), evaluate(labels[scored], probabilities[scored].argmax(axis=1)),
                          majority_baseline(train_labels, labels[scored]))
     dimensions = {d: np.where(scored, v, np.nan) for d, v in fusion.predict_dimensions(scores, ids).items()}
@@ -205,16 +211,12 @@ def _context(context, models, fs: FeatureSet, scores, ids: np.ndarray, labels: n
         model, how = fit_context(validation, label_of, dialogues, ids, context, seed=fs.seed), "fitted"
         if model is None:
             return None, "no context model: too few validation segments or classes to fit it"
-    scored = np.zeros(len(ids), bool)
-    for m in scores.values():
-        scored |= pd.Index(m.ids).get_indexer(ids) >= 0
+    scored = scored_by_any(scores, ids)
     probabilities = model.probabilities(scores, ids[scored], dialogues)
     result = ModelResult(int(scored.sum()), evaluate(labels[scored], probabilities.argmax(axis=1)),
                          majority_baseline(train_labels, labels[scored]))
-    options = model.options
-    note = (f"context model ({how}; {options.turns} turns {'before' if options.direction == 'past' else 'around'} "
-            f"each utterance, both speakers) fitted on {model.fitted_on} validation segments "
-            f"of {model.dialogues_fitted} dialogues")
+    note = (f"context model ({how}; {model.options.describe()}, both speakers) fitted on {model.fitted_on} "
+            f"validation segments of {model.dialogues_fitted} dialogues")
     return result, note
 
 

@@ -65,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FeatureError, ModelFileError, OutputFolderError, run_settings.SettingsError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"context model ({options.turns} turns {'before' if options.direction == 'past' else 'around'} each "
-          f"utterance) fitted on {fitted.fitted_on} held-out validation segments of {fitted.dialogues_fitted} "
-          f"dialogues, reading {', '.join(fitted.names)}; saved {path} and {path.with_suffix('.json')}")
+    print(f"context model ({options.describe()}) fitted on {fitted.fitted_on} held-out validation segments of "
+          f"{fitted.dialogues_fitted} dialogues, reading {', '.join(fitted.names)}; saved {path} and {path.with_suffix('.json')}")
     return 0
 
 

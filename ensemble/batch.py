@@ -119,11 +119,8 @@ def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFr
     scores = {}
     for name in model.names:
         rows = [p for p in predictions if name in p.per_model]
-        dims = {d: np.asarray([p.per_model_dimensions.get(name, {}).get(d, np.nan) for p in rows])
-                for d in model.dimensions}
         scores[name] = ModelScores(np.asarray([p.id for p in rows], dtype=object),
-                                   np.asarray([p.per_model[name] for p in rows]).reshape(len(rows), N_CLASSES),
-                                   {d: v for d, v in dims.items() if len(v) and not np.isnan(v).all()})
+                                   np.asarray([p.per_model[name] for p in rows]).reshape(len(rows), N_CLASSES))
     probabilities = model.probabilities(scores, ids, dialogues)
     for p, contextual in zip(predictions, probabilities):
         p.vote_probabilities, p.probabilities = p.probabilities, contextual

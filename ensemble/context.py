@@ -1,13 +1,17 @@
-"""Conversation context: the emotion of an utterance from its own model outputs and those of the
-turns around it in its dialogue.
+"""Conversation context: the emotion of an utterance from the soft vote on it and on the turns
+around it in its dialogue.
 
-Each turn is represented by what the modality models say about it (per model: the
-log-probabilities, the predicted valence and arousal, a has-input flag; the stacked fusion's
-inputs). A window of turns of the same dialogue, in turn order, with who spoke marked (same
-speaker as the utterance or the partner), is read by an attention layer (``build_model``): each
-turn's emotion evidence, weighted by how the turn relates to the utterance, is added to the
-utterance's own. ``direction`` "past" (the default) sees only earlier
-turns, so it works live; "both" also sees the following turns, for recordings classified offline.
+Each turn is represented by the soft vote of the modality models on it (equal weights, over the
+models that scored it; (7,) probabilities). The context model (``build_model``) starts from the
+utterance's own vote and adds what its dialogue suggests: a learned mixture of the earlier turns'
+votes, each turn weighted by how it relates to the utterance (how many turns back, same speaker
+or the partner), beside a "no context" share. This is the emotional-inertia model of
+conversation: a speaker tends to stay in, or take up, an emotion voiced a few turns before. It
+has a few dozen weights, on purpose: a corpus has only as many examples as validation segments,
+and with the "no context" share at one it is the soft vote itself.
+
+``direction`` "past" (the default) sees only earlier turns, so it works live; "both" also sees the
+following turns, for recordings classified offline.
 
 No leakage: the context model is fitted only on the models' held-out validation outputs (out of
 fold under rotating validation) of the training and validation dialogues, and applied to the
@@ -16,7 +20,7 @@ with a ``dialogue`` column keeps each dialogue in one group). ``fit`` refuses ev
 
 Shapes: ``windows`` -> (n, W, F + 3) with W = turns + 1 ("past") or 2 * turns + 1 ("both"); the
 utterance sits at position ``turns``; F per-turn features, then present / same speaker / is the
-utterance flags. Positions without a turn are all zero and masked.
+utterance flags. Positions without a turn are all zero.
 """
 from __future__ import annotations
 
@@ -27,14 +31,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ensemble.stacking import stack_inputs
-from ensemble.voting import ModelScores
+from ensemble.voting import ModelScores, soft_vote
 from preprocessing.emotions import EMOTIONS, N_CLASSES
 from preprocessing.versions import package_versions
 
 DIRECTIONS = ("past", "both")
 NAME = "context"  # weights/context.h5 + context.json
 FLAGS = 3         # present, same speaker, is the utterance
+DESIGN = "vote-mixture"  # recorded in the sidecar; a context model of another design is refused
+FLOOR = 1e-6      # probabilities are clipped here before the logarithm
+EMPTY = -30.0     # log evidence of an empty window slot: weight exp(-30), nothing
 
 
 class ContextError(ValueError):
@@ -50,10 +56,9 @@ class ContextOptions:
     epochs: int = 60        # with ``stop_share`` > 0 at most, early stopping on that share of the dialogues
     patience: int = 15
     stop_share: float = 0.0
-    l2: float = 0.01
+    l2: float = 0.001
     batch_size: int = 32
-    learning_rate: float = 0.005
-    dropout: float = 0.3
+    learning_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -127,56 +132,69 @@ def windows(vectors: Mapping[str, np.ndarray], ids: Sequence[str], dialogues: Di
     return out
 
 
-def turn_vectors(scores: Mapping[str, ModelScores], ids: Sequence[str], names: Sequence[str],
-                 dimensions: Sequence[str]) -> dict[str, np.ndarray]:
-    """{segment ID: (F,)} per-turn representations (the stacked fusion's inputs) of ``ids``."""
-    matrix = stack_inputs(scores, ids, names, dimensions).astype(np.float32)
-    return {str(i): row for i, row in zip(ids, matrix)}
+def turn_vectors(scores: Mapping[str, ModelScores], ids: Sequence[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """{segment ID: (7,) soft-vote probabilities} of the ``ids`` that at least one of ``names`` scored."""
+    voters = {name: scores[name] for name in names if name in scores}
+    if not voters:
+        return {}
+    vote = soft_vote(voters, list(dict.fromkeys(str(i) for i in ids)))
+    return {str(i): p.astype(np.float32) for i, p, voted in zip(vote.ids, vote.probabilities, vote.voted) if voted}
 
 
-def build_model(width: int, n_features: int, options: ContextOptions, seed: int, mean: np.ndarray,
-                variance: np.ndarray):
-    """Keras model: (window features (W, F), window relations (W, 3 + W), utterance (F,)) -> (7,) probabilities.
+def build_model(width: int, options: ContextOptions):
+    """Keras model: (evidence (W, 7), relations (W, R), own (7,)) -> (7,) probabilities.
 
-    One Dense layer, shared by every turn, reads a turn's representation as 7 emotion logits.
-    An attention weight per turn comes from how it relates to the utterance (present, same
-    speaker, is the utterance, and its position in the window: ``relations``); the context's
-    logits are the weighted sum of the turns' logits, added to the utterance's own. Padding has
-    all-zero relations, so weight 0. Few weights, on purpose: a corpus has only as many examples
-    as validation segments. ``mean`` and ``variance`` (F,) standardise every turn's representation.
+    ``own`` is the utterance's log vote; ``evidence`` each window turn's log vote, with the
+    utterance's own slot holding the uniform distribution (its weight is the "no context" share)
+    and empty slots -30. A weight per turn comes from a linear score of its relations
+    (``model_inputs``), softmax-normalised over the window; the context's log distribution is
+    log sum_k weight_k * p_k (a log-sum-exp, built from log_softmax). The output is
+    softmax(a * own + b * context) with two learned scalars. Only built-in layers, so it loads
+    as every model does.
     """
     import keras
     from keras import layers
 
-    features = keras.Input((width, n_features), name="window")
-    relations = keras.Input((width, FLAGS + width), name="relations")
-    own = keras.Input((n_features,), name="utterance")
-    def scale(name):  # the same standardisation, one layer per input rank
-        return layers.Normalization(mean=mean, variance=variance, name=name)
+    evidence = keras.Input((width, N_CLASSES), name="evidence")
+    relations = keras.Input((width, relation_width(width)), name="relations")
+    own = keras.Input((N_CLASSES,), name="utterance")
+    score = layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="turn_score",
+                         kernel_regularizer=keras.regularizers.L2(options.l2))(relations)
+    weighted = layers.Permute((2, 1))(layers.Add()([evidence, score]))                   # (7, W)
+    # x - log_softmax(x) is logsumexp(x) in every position; the mean over W picks it out.
+    total = layers.Subtract()([weighted, layers.Activation("log_softmax")(weighted)])
+    from_context = layers.GlobalAveragePooling1D(name="context_log_mixture")(layers.Permute((2, 1))(total))
 
-    evidence = layers.Dense(N_CLASSES, kernel_regularizer=keras.regularizers.L2(options.l2), name="turn_logits")
-    dropout = layers.Dropout(options.dropout, seed=seed)
-    attention = layers.Dense(1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=keras.regularizers.L2(options.l2),
-                             name="turn_weight")(relations)
-    from_context = layers.Flatten()(layers.Dot(axes=1)([attention, evidence(dropout(scale("standardise_window")(features)))]))
-    logits = layers.Add()([evidence(scale("standardise_utterance")(own)), from_context])
-    return keras.Model([features, relations, own], layers.Activation("softmax", name="emotion")(logits), name="context")
+    def scaled(x, name):  # a * x with one learned scalar a (a 1x1 convolution over the 7 classes)
+        x = layers.Conv1D(1, 1, use_bias=False, kernel_initializer="ones", name=name)(layers.Reshape((N_CLASSES, 1))(x))
+        return layers.Reshape((N_CLASSES,))(x)
+
+    logits = layers.Add()([scaled(own, "own_scale"), scaled(from_context, "context_scale")])
+    return keras.Model([evidence, relations, own], layers.Activation("softmax", name="emotion")(logits), name="context")
+
+
+def relation_width(width: int) -> int:
+    """R: the flags, the position one-hot, and the position one-hot of same-speaker turns."""
+    return FLAGS + 2 * width
 
 
 def model_inputs(x: np.ndarray, own: np.ndarray) -> list[np.ndarray]:
-    """The model's three inputs from ``windows``' output (n, W, F + 3) and the utterances' vectors (n, F)."""
-    flags = x[..., -FLAGS:]
+    """The model's three inputs from ``windows``' output (n, W, 7 + 3) and the utterances' votes (n, 7)."""
+    votes, flags = x[..., :-FLAGS], x[..., -FLAGS:]
+    present, same, utterance = flags[..., :1], flags[..., 1:2], flags[..., 2:3]
     width = x.shape[1]
-    position = np.broadcast_to(np.eye(width, dtype=np.float32), (len(x), width, width)) * flags[..., :1]
-    return [x[..., :-FLAGS], np.concatenate([flags, position], axis=-1), own]
+    position = np.broadcast_to(np.eye(width, dtype=np.float32), (len(x), width, width)) * present
+    evidence = np.where(present * (1 - utterance) > 0, np.log(np.clip(votes, FLOOR, 1.0)), EMPTY)
+    evidence = np.where(utterance > 0, np.log(1.0 / N_CLASSES), evidence).astype(np.float32)
+    relations = np.concatenate([flags, position, position * same], axis=-1).astype(np.float32)
+    return [evidence, relations, np.log(np.clip(own, FLOOR, 1.0)).astype(np.float32)]
 
 
 @dataclass
 class ContextModel:
-    """A fitted context model: the modality models it reads (``names``), their ``dimensions``, the options."""
+    """A fitted context model: the modality models whose vote it reads (``names``), the options."""
 
     names: tuple[str, ...]
-    dimensions: tuple[str, ...]
     options: ContextOptions
     model: object
     fitted_on: int
@@ -186,22 +204,23 @@ class ContextModel:
 
     def probabilities(self, scores: Mapping[str, ModelScores], ids: Sequence[str], dialogues: Dialogues,
                       context_ids: Sequence[str] | None = None) -> np.ndarray:
-        """(n, 7) probabilities of ``ids``; context turns are taken from ``context_ids`` (default: ``ids``),
-        whose outputs ``scores`` must hold."""
-        pool = list(dict.fromkeys([*(context_ids if context_ids is not None else ids), *ids]))
-        vectors = turn_vectors(scores, pool, self.names, self.dimensions)
+        """(n, 7) probabilities of ``ids``, each scored by at least one model; context turns are taken
+        from ``context_ids`` (default: ``ids``), whose outputs ``scores`` must hold."""
         if not len(ids):
             return np.zeros((0, N_CLASSES))
+        pool = list(dict.fromkeys([*(context_ids if context_ids is not None else ids), *ids]))
+        vectors = turn_vectors(scores, pool, self.names)
+        unscored = [str(i) for i in ids if str(i) not in vectors]
+        if unscored:
+            raise ValueError(f"context model: segment {unscored[0]!r} was scored by none of {', '.join(self.names)}")
         x = windows(vectors, ids, dialogues, self.options)
         own = np.stack([vectors[str(i)] for i in ids])
-        inputs = model_inputs(x, own)
-        return np.asarray(self.model.predict(inputs, verbose=0, batch_size=256), dtype=np.float64)
+        return np.asarray(self.model.predict(model_inputs(x, own), verbose=0, batch_size=256), dtype=np.float64)
 
     def sidecar(self, split_fingerprint: str) -> dict:
         """What saving needs beside the .h5 (the schema of models.artifacts, modality "context")."""
         return {"format": "kemdy-emotion-model", "version": 1, "modality": NAME, "emotions": list(EMOTIONS),
-                "feature_settings": {"models": list(self.names), "dimensions": list(self.dimensions),
-                                     **asdict(self.options)},
+                "feature_settings": {"design": DESIGN, "models": list(self.names), **asdict(self.options)},
                 "state": {}, "split_fingerprint": split_fingerprint, "seed": self.seed,
                 "balance": {"method": "class-weight"},
                 "training": {"fitted_on": self.fitted_on, "dialogues": self.dialogues_fitted,
@@ -229,17 +248,14 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
     configure(seed)
     import keras
 
-    dimensions = tuple(sorted({d for model in validation.values() for d in model.dimensions}))
-    vectors = turn_vectors(validation, ids, names, dimensions)
+    vectors = turn_vectors(validation, ids, names)
     x = windows(vectors, ids, dialogues, options)
-    own = np.stack([vectors[i] for i in ids])
+    inputs = model_inputs(x, np.stack([vectors[i] for i in ids]))
     counts = np.bincount(y, minlength=N_CLASSES).astype(np.float64)
     weight = {c: float(len(y) / (np.count_nonzero(counts) * counts[c])) for c in range(N_CLASSES) if counts[c]}
-    variance = np.maximum(own.var(axis=0), 1e-6)
-    model = build_model(options.width, own.shape[1], options, seed, own.mean(axis=0), variance)
+    model = build_model(options.width, options)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="sparse_categorical_crossentropy")
-    inputs = model_inputs(x, own)
-    # Early stopping on a fifth of the dialogues (whole dialogues, chosen by the seed), then the best weights.
+    # Early stopping on a share of the dialogues (whole dialogues, chosen by the seed), then the best weights.
     names_of = np.asarray([dialogues.dialogue.get(i) or i for i in ids], dtype=object)
     unique = np.unique(names_of)
     held = set(np.random.default_rng(seed).permutation(unique)[: int(round(options.stop_share * len(unique)))])
@@ -253,7 +269,7 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
     model.fit([a[~stop_rows] for a in inputs], y[~stop_rows], sample_weight=sample_weight[~stop_rows],
               epochs=options.epochs, batch_size=options.batch_size, verbose=0, shuffle=True, **extra)
     fitted_dialogues = len({dialogues.dialogue.get(i) for i in ids if dialogues.dialogue.get(i)})
-    return ContextModel(names, dimensions, options, model, len(ids), fitted_dialogues, seed)
+    return ContextModel(names, options, model, len(ids), fitted_dialogues, seed)
 
 
 def save(context: ContextModel, weights_dir: Path, split_fingerprint: str) -> Path:
@@ -266,9 +282,13 @@ def load(weights_dir: Path) -> ContextModel:
     """The context model saved in ``weights_dir`` (checked and loaded as every model is)."""
     from models import artifacts
 
+    sidecar = artifacts.load_sidecar(weights_dir, NAME)
+    settings = dict(sidecar["feature_settings"])
+    if settings.pop("design", None) != DESIGN:
+        raise artifacts.ModelFileError(f"{Path(weights_dir) / (NAME + '.json')}: the context model was made by an older version "
+                           "of this toolkit; run ensemble/train_context.py again")
     trained = artifacts.load(weights_dir, NAME)
-    settings = dict(trained.sidecar["feature_settings"])
-    names, dimensions = tuple(settings.pop("models")), tuple(settings.pop("dimensions"))
+    names = tuple(settings.pop("models"))
     training = trained.sidecar["training"]
-    return ContextModel(names, dimensions, ContextOptions(**settings), trained.model, int(training["fitted_on"]),
+    return ContextModel(names, ContextOptions(**settings), trained.model, int(training["fitted_on"]),
                         int(training["dialogues"]), int(trained.sidecar["seed"]), trained.sidecar["split_fingerprint"])

@@ -409,3 +409,25 @@ def test_full_disk_save_refuses_and_keeps_the_previous_model(small_disk: Path, t
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert case("save_disk_full", "interruption").pattern().fullmatch(lines[0][len("error: "):]), lines[0]
     assert tree(weights) == before and temp_files(weights) == []
+
+
+def test_ctrl_c_just_after_a_file_is_closed_is_still_an_interruption(tmp_path, monkeypatch) -> None:
+    """A Ctrl-C that lands right after an atomic write's descriptor is closed must not close it again:
+    that raised 'Bad file descriptor' in place of the interruption (and could close a file opened meanwhile)."""
+    from preprocessing.storage import atomic
+
+    real_close, closed = os.close, []
+
+    def close_then_ctrl_c(fd: int) -> None:
+        real_close(fd)
+        closed.append(fd)
+        if len(closed) == 1:
+            raise KeyboardInterrupt
+
+    target = tmp_path / "out.bin"
+    monkeypatch.setattr(os, "close", close_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_bytes(target, [b"abc"])
+    monkeypatch.setattr(os, "close", real_close)
+    assert len(closed) == 1
+    assert not target.exists() and temp_files(tmp_path) == []

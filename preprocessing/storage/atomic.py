@@ -51,8 +51,8 @@ def _temporary_sibling(target: Path, suffix: str) -> Iterator[tuple[Path, int]]:
     try:
         tmp, fd = _create_temporary(Path(target), suffix)
         yield tmp, fd
-        os.close(fd)
-        fd = -1
+        fd, open_fd = -1, fd  # forget it first: a Ctrl-C between the two must not close it twice (EBADF)
+        os.close(open_fd)
         os.replace(tmp, target)
         tmp = None
     finally:

@@ -75,8 +75,8 @@ class RowWriter:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1  # forget it first, so that a Ctrl-C here cannot close it twice
+            os.close(fd)
 
     def __enter__(self) -> "RowWriter":
         return self

@@ -100,6 +100,7 @@ def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFr
 
     from ensemble import context
     from ensemble.voting import ModelScores
+    from preprocessing.readers.table import number_turns
 
     frame = pd.DataFrame({"id": row_ids(table), **{c: table[c] for c in ("dialogue", "turn", "speaker") if c in table}})
     dialogues = context.Dialogues.from_frame(frame)
@@ -108,12 +109,11 @@ def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFr
     if not (Path(weights_dir) / f"{context.NAME}.json").is_file():
         return (f"note: {path} has dialogues, but {weights_dir} has no context model (ensemble/train_context.py): "
                 "predicted without context")
-    if "turn" in table.columns:
-        turns = pd.to_numeric(table["turn"].where(table["turn"].str.strip() != ""), errors="coerce")
-        bad = table["turn"].str.strip().ne("") & turns.isna()
-        if bad.any():
-            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise ValueError(f"{path}, line {line}: turn {table['turn'].iloc[line - 2]!r} is not a number")
+    turns = [{"dialogue": str(d).strip(), "turn": str(t).strip()}
+             for d, t in zip(frame["dialogue"], table["turn"] if "turn" in table.columns else [""] * len(frame))]
+    number_turns(path, turns, "turn" in table.columns, list(range(2, len(turns) + 2)))  # line 1 is the header
+    frame["turn"] = [row["turn"] for row in turns]
+    dialogues = context.Dialogues.from_frame(frame)
     model = context.load(Path(weights_dir))
     ids = [p.id for p in predictions]
     scores = {}

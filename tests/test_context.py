@@ -3,6 +3,7 @@ context windows and model, no leakage into the fitted context model, and the end
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,11 @@ def test_text_table_with_dialogues_end_to_end(dialogue_table, tmp_path, capsys):
                          "--quiet"]) == 0
     plain = pd.read_csv(out)
     assert "vote_label" not in plain.columns and list(plain["label"]) == list(frame["vote_label"])
+    # A prediction table's turns are checked as a training table's are: a repeated turn names its line.
+    rows.drop(columns=["label"]).assign(turn=1).to_csv(tmp_path / "twice.csv", index=False)
+    capsys.readouterr()
+    assert predict.main(["--weights", str(weights), "--table", str(tmp_path / "twice.csv"), "--out",
+                         str(tmp_path / "twice_out.csv"), "--quiet"]) == 2
+    assert re.search(r"twice\.csv, line \d+: dialogue '[^']+' has turn 1 twice \(also line \d+\)",
+                     capsys.readouterr().err)
+    assert not (tmp_path / "twice_out.csv").exists()

@@ -153,7 +153,7 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
             "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
         })
     if "dialogue" in table.columns:
-        _number_turns(path, rows, "turn" in table.columns, [r["_line"] for r in rows])
+        number_turns(path, rows, "turn" in table.columns, [r["_line"] for r in rows])
         merged = _keep_dialogues_whole(rows)
         if merged:
             reading.count("groups_merged_to_keep_dialogues_whole")
@@ -163,8 +163,13 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
     return reading
 
 
-def _number_turns(path: Path, rows: list[dict], given: bool, lines: list[int]) -> None:
-    """Check the ``turn`` column (numbers, unique within a dialogue), or number rows in table order."""
+def number_turns(path: Path, rows: list[dict], given: bool, lines: list[int]) -> None:
+    """Check the ``turn`` column (numbers, unique within a dialogue), or number rows in table order.
+
+    ``rows``: dicts with "dialogue" and "turn" (text), changed in place (turn: a number, or "" outside
+    a dialogue); ``lines``: each row's line in ``path``. CorpusError naming the line if one is wrong.
+    Training tables and prediction tables (``predict.py --table``) are checked by this one function.
+    """
     seen: dict[tuple[str, float], int] = {}
     counter: dict[str, int] = {}
     for row, line in zip(rows, lines):

@@ -69,6 +69,11 @@ def labels_of(fs: FeatureSet, ids: Sequence[str]) -> np.ndarray:
     return fs.labels()[position]
 
 
+def label_map(fs: FeatureSet) -> dict[str, int]:
+    """{segment ID: true label index} of every segment (what the fusions and the context model learn from)."""
+    return dict(zip(scoring.segment_ids(fs), fs.labels()))
+
+
 def tune_on_validation(models: Mapping[str, TrainedModel], fs: FeatureSet, test_fold: int | None = None,
                        values: Sequence[float] = DEFAULT_GRID) -> TuningResult:
     """Grid-search the weights on held-out validation outputs.
@@ -168,9 +173,7 @@ def _stacked(models, fs: FeatureSet, scores, ids: np.ndarray, labels: np.ndarray
     if fitting & set(ids):
         return None, ("no stacked fusion: it is fitted on the validation outputs, and the evaluated split "
                       "shares segments with them"), {}
-    all_ids = scoring.segment_ids(fs)
-    label_of = dict(zip(all_ids, fs.labels()))
-    fusion = stacking.fit(validation, label_of, ratings_of(fs), ids, seed=fs.seed)
+    fusion = stacking.fit(validation, label_map(fs), ratings_of(fs), ids, seed=fs.seed)
     if fusion is None:
         return None, "no stacked fusion: too few validation segments or classes to fit it", {}
     probabilities = fusion.probabilities(scores, ids)
@@ -207,8 +210,7 @@ def _context(context, models, fs: FeatureSet, scores, ids: np.ndarray, labels: n
             return None, "no context model: a model's sidecar has no validation outputs (trained by an older version)"
         if {i for m in validation.values() for i in m.ids} & set(ids):
             return None, "no context model: the evaluated split shares segments with the validation outputs it learns from"
-        label_of = dict(zip(scoring.segment_ids(fs), fs.labels()))
-        model, how = fit_context(validation, label_of, dialogues, ids, context, seed=fs.seed), "fitted"
+        model, how = fit_context(validation, label_map(fs), dialogues, ids, context, seed=fs.seed), "fitted"
         if model is None:
             return None, "no context model: too few validation segments or classes to fit it"
     scored = scored_by_any(scores, ids)

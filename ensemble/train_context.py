@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup(args.verbose)
     from ensemble import context, scoring, stacking
+    from ensemble.evaluation import label_map
     from models.artifacts import ModelFileError
     from preprocessing.storage.feature_store import FeatureError, FeatureSet
     from preprocessing.storage.output_folder import OutputFolderError, require_writable
@@ -56,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         validation = stacking.validation_scores(models)
         if validation is None:
             raise ModelFileError(f"{args.weights}: a model's sidecar has no validation outputs; retrain it")
-        ids = scoring.segment_ids(fs)
-        fitted = context.fit(validation, dict(zip(ids, fs.labels())), dialogues, ids[fs.rows("test")], options,
+        fitted = context.fit(validation, label_map(fs), dialogues, scoring.segment_ids(fs)[fs.rows("test")], options,
                              seed=fs.seed)
         if fitted is None:
             raise context.ContextError("too few validation segments or classes to fit a context model")

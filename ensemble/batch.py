@@ -102,18 +102,20 @@ def with_context(predictions: list[ItemPrediction], path: Path, table: pd.DataFr
     from ensemble.voting import ModelScores
     from preprocessing.readers.table import number_turns
 
-    frame = pd.DataFrame({"id": row_ids(table), **{c: table[c] for c in ("dialogue", "turn", "speaker") if c in table}})
-    dialogues = context.Dialogues.from_frame(frame)
-    if not dialogues.has_dialogues() or not predictions:
+    if "dialogue" not in table.columns or not predictions:
+        return ""
+    given = "turn" in table.columns
+    turns = [{"dialogue": str(d).strip(), "turn": str(t).strip()}
+             for d, t in zip(table["dialogue"], table["turn"] if given else [""] * len(table))]
+    if not any(row["dialogue"] for row in turns):
         return ""
     if not (Path(weights_dir) / f"{context.NAME}.json").is_file():
         return (f"note: {path} has dialogues, but {weights_dir} has no context model (ensemble/train_context.py): "
                 "predicted without context")
-    turns = [{"dialogue": str(d).strip(), "turn": str(t).strip()}
-             for d, t in zip(frame["dialogue"], table["turn"] if "turn" in table.columns else [""] * len(frame))]
-    number_turns(path, turns, "turn" in table.columns, list(range(2, len(turns) + 2)))  # line 1 is the header
-    frame["turn"] = [row["turn"] for row in turns]
-    dialogues = context.Dialogues.from_frame(frame)
+    number_turns(path, turns, given, list(range(2, len(turns) + 2)))  # line 1 is the header
+    dialogues = context.Dialogues.from_frame(pd.DataFrame({
+        "id": row_ids(table), "dialogue": [row["dialogue"] for row in turns], "turn": [row["turn"] for row in turns],
+        **({"speaker": table["speaker"]} if "speaker" in table.columns else {})}))
     model = context.load(Path(weights_dir))
     ids = [p.id for p in predictions]
     scores = {}

@@ -116,6 +116,7 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
     reading = CorpusReading(segment_frame([]), root, "table")
     reading.grouping = group_column or ""
     rows: list[dict] = []
+    lines: list[int] = []  # each row's line in the table, for messages
     seen: set[str] = set()
     for number, (seg_id, record) in enumerate(zip(row_ids(table), table.to_dict("records"))):
         line = number + 2
@@ -141,7 +142,6 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
                 reading.skip(seg_id, f"wav file missing: {audio}")
                 continue
         row = {key: record.get(key, "") for key in _OPTIONAL}
-        row["_line"] = line
         group = record.get(group_column, "").strip() if group_column else ""
         if group_column and not group:
             group = f"row:{seg_id}"
@@ -152,13 +152,12 @@ def read_table(path: Path, policy: LabelPolicy, *, missing_group: str = "error")
             "labels_raw": record["label"], "wav": wav, "txt": "", "text_raw": text,
             "eda": "", "temp": "", "heart": "", "heart_kind": "", "group": group,
         })
+        lines.append(line)
     if "dialogue" in table.columns:
-        number_turns(path, rows, "turn" in table.columns, [r["_line"] for r in rows])
+        number_turns(path, rows, "turn" in table.columns, lines)
         merged = _keep_dialogues_whole(rows)
         if merged:
             reading.count("groups_merged_to_keep_dialogues_whole")
-    for row in rows:
-        row.pop("_line")
     reading.segments = segment_frame(rows)
     return reading
 

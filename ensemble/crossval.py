@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FLAGS = {"context": "context.direction", "context_turns": "context.turns", "epochs": "train.epochs", "patience": "train.patience", "seed": "train.seed",
+FLAGS = {"context": "context.direction", "context_turns": "context.turns",
+         "epochs": "train.epochs", "patience": "train.patience", "seed": "train.seed",
          "first_folds": "crossval.first_folds", "tune_weights": "crossval.tune_weights"}
 
 

@@ -130,7 +130,7 @@ def format_crossval_table(report: dict) -> str:
     if context:
         lines.append(sorted(context)[0] if "context" not in summary else
                      "context: the context model, fitted per fold on that fold's validation outputs; "
-                     "compare it with 'stacked' (the same inputs without the other turns)")
+                     "compare it with 'ensemble' (the soft vote it starts from, without the other turns)")
     return "\n".join(lines)
 
 

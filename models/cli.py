@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from models.balance import BALANCE_METHODS
+from models.decision import PRIOR_SHIFTS
 from models.devices import STRATEGIES
 from models.training import SMOKE_HYPER, VALIDATION  # noqa: F401 (SMOKE_HYPER re-exported: the tests' tiny models)
 from preprocessing import settings as run_settings
@@ -40,6 +41,10 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
                         help="with --validation fixed: after validation has chosen each network's epochs, train it "
                         "again on training + validation rows for that many epochs (default: no)")
+    parser.add_argument("--prior-shift", choices=PRIOR_SHIFTS, default="tune",
+                        help="tune: shift each network's emotion logits by tau x log(class prior), tau chosen on its "
+                        "own validation rows for macro-F1 (favours rare classes when that helps); off: no shift "
+                        "(default: tune)")
     run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: one small network, 2 epochs")
     return parser
@@ -70,7 +75,7 @@ def flags(name: str) -> dict[str, str]:
     return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
             "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
             "strategy": "train.strategy", "members": "train.members", "refit": "train.refit",
-            "validation": "train.validation"}
+            "validation": "train.validation", "prior_shift": "train.prior_shift"}
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import artifacts
+from models import artifacts, decision
 from models.balance import balance_rows, class_weights, epoch_sampler
 from models.devices import configure
 from models.heads import get_heads, rated_heads
@@ -51,6 +51,7 @@ class TrainOptions:
     refit: bool = False               # retrain each on training + validation rows for its selected epochs
     validation: str = "fixed"         # "fixed": every member stops on the validation split; "rotate": see member_splits
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
+    prior_shift: str = "tune"         # "tune": each member's class-prior logit shift chosen on its validation rows
     verbose: bool = True
 
 
@@ -79,6 +80,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         validation=train["validation"],
         loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
         pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
+        prior_shift=train["prior_shift"],
     )
     return TrainOptions(**{**values, **overrides})
 
@@ -88,7 +90,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     run = run_settings.for_features(fs.folder, None)
     train = run["train"]
     for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy",
-                "members", "refit", "validation", "pretrain_epochs"):
+                "members", "refit", "validation", "pretrain_epochs", "prior_shift"):
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["loss_weights"] = dict(options.loss_weights)
@@ -115,6 +117,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     options = replace(options, members=resolve_members(options.members, pool_rows))
     if options.validation not in VALIDATION:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
+    if options.prior_shift not in decision.PRIOR_SHIFTS:
+        raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
     if options.refit and options.validation == "rotate" and options.members > 1:
         raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
@@ -142,7 +146,10 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     members = []
     for i, (train_rows, valid_rows) in enumerate(splits):
         x_valid = modality.inputs(fs, valid_rows, state)
-        members.append(fit.member(train_rows, state, seed + i, (x_valid, labels[valid_rows], valid_rows), options.epochs))
+        member = fit.member(train_rows, state, seed + i, (x_valid, labels[valid_rows], valid_rows), options.epochs)
+        if options.prior_shift == "tune":
+            member.tune_prior_shift(x_valid, labels[valid_rows], labels[train_rows])
+        members.append(member)
     selected = _average(members, heads, modality.name, devices)
     if rotate:  # every member predicts the rows it was early-stopped on, which it never trained on
         valid_rows, valid_outputs = _out_of_fold(members, splits, modality, fs, state)
@@ -155,6 +162,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         both = np.sort(np.concatenate([rows["train"], rows["valid"]]))
         final_state = modality.fit_state(fs, both)
         refitted = [fit.member(both, final_state, seed + i, None, m.best_epoch) for i, m in enumerate(members)]
+        for chosen, member in zip(members, refitted):  # the tau the validation rows chose, on the refit's prior
+            member.set_prior_shift((chosen.prior_shift or {}).get("tau"), labels[both])
         final = _average(refitted, heads, modality.name, devices)
         refit_info = {"rows": int(len(both)), "epochs": [m.best_epoch for m in members],
                       "history": [m.history for m in refitted]}
@@ -181,7 +190,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
                      "best_epoch": members[0].best_epoch, "epochs_run": len(history), "history": history,
                      "members_asked": asked.members,
                      "members": [{"seed": seed + i, "best_epoch": m.best_epoch, "epochs_run": len(m.history),
-                                  "best_valid_macro_f1": m.best_valid, "pretrain_epochs": len(m.pretrained)}
+                                  "best_valid_macro_f1": m.best_valid, "pretrain_epochs": len(m.pretrained),
+                                  "prior_shift": m.prior_shift}
                                  for i, m in enumerate(members)],
                      "refit": refit_info,
                      "seconds": round(time.perf_counter() - started, 2), **devices.describe()},
@@ -309,6 +319,29 @@ class Member:
     history: list[dict]
     balance: dict
     pretrained: list[dict] = field(default_factory=list)  # the epochs of dimension-only pretraining, if any
+    prior_shift: dict | None = None  # models.decision: {"tau", "log_prior", validation macro-F1 before / after}
+
+    def tune_prior_shift(self, x_valid, y_valid: np.ndarray, y_train: np.ndarray) -> None:
+        """Choose tau on this member's validation rows (it never trained on them) and write it into its model."""
+        prior = decision.log_prior(y_train)
+        outputs = artifacts.Inference(self.model).outputs(x_valid, PREDICT_BATCH)[0]
+        tau, before, after = decision.choose_tau(y_valid, outputs, prior)
+        decision.apply_shift(self.model, tau, prior)
+        self.prior_shift = {"tau": tau, "log_prior": _rounded(prior), "valid_macro_f1_before": round(before, 4),
+                            "valid_macro_f1_after": round(after, 4)}
+
+    def set_prior_shift(self, tau: float | None, y_train: np.ndarray) -> None:
+        """Apply a tau chosen elsewhere (a refit takes its selection member's)."""
+        if tau is None:
+            return
+        prior = decision.log_prior(y_train)
+        decision.apply_shift(self.model, tau, prior)
+        self.prior_shift = {"tau": tau, "log_prior": _rounded(prior)}
+
+
+def _rounded(values: np.ndarray) -> list:
+    """JSON-safe: rounded floats, None for NaN."""
+    return [None if np.isnan(v) else round(float(v), 5) for v in values]
 
 
 @dataclass

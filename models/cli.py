@@ -41,10 +41,10 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
                         help="with --validation fixed: after validation has chosen each network's epochs, train it "
                         "again on training + validation rows for that many epochs (default: no)")
-    parser.add_argument("--prior-shift", choices=PRIOR_SHIFTS, default="tune",
+    parser.add_argument("--prior-shift", choices=PRIOR_SHIFTS, default="off",
                         help="tune: shift each network's emotion logits by tau x log(class prior), tau chosen on its "
                         "own validation rows for macro-F1 (favours rare classes when that helps); off: no shift "
-                        "(default: tune)")
+                        "(default: off)")
     run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: one small network, 2 epochs")
     return parser

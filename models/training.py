@@ -51,7 +51,7 @@ class TrainOptions:
     refit: bool = False               # retrain each on training + validation rows for its selected epochs
     validation: str = "fixed"         # "fixed": every member stops on the validation split; "rotate": see member_splits
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
-    prior_shift: str = "tune"         # "tune": each member's class-prior logit shift chosen on its validation rows
+    prior_shift: str = "off"          # "tune": each member's class-prior logit shift chosen on its validation rows
     verbose: bool = True
 
 

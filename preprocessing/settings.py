@@ -46,7 +46,7 @@ def defaults() -> dict:
             "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: 1-4 by corpus size
             "validation": "rotate",  # member i stops on the i-th fold of training + validation; "fixed": all on valid
             "refit": False,          # with "fixed": retrain on training + validation for the epochs validation chose
-            "prior_shift": "tune",   # each member's class-prior logit shift chosen on its validation rows, or "off"
+            "prior_shift": "off",    # "tune": each member's class-prior logit shift chosen on its validation rows
             "heads": ["emotion", "valence", "arousal"],  # heads without ratings in the training rows are left out
             "loss_weights": {"emotion": 1.0, "valence": 0.5, "arousal": 0.5},
             "pretrain": {"wav": None, "text": None, "bio": None},  # e.g. {"wav": "arousal", "text": "valence"}

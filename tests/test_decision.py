@@ -54,7 +54,8 @@ def test_training_records_each_members_tau_and_off_leaves_the_network_alone(tiny
     from models.modalities import MODALITIES
     from models.training import TrainOptions, train_modality
 
-    options = TrainOptions(epochs=3, patience=3, members=2, validation="rotate", hyper={"hidden": (8,)}, verbose=False)
+    options = TrainOptions(epochs=3, patience=3, members=2, validation="rotate", prior_shift="tune",
+                           hyper={"hidden": (8,)}, verbose=False)
     tuned = train_modality(MODALITIES["bio"], tiny_fs, options, None).sidecar
     for member in tuned["training"]["members"]:
         shift = member["prior_shift"]

@@ -236,6 +236,8 @@ def _report(name: str, options: TrainOptions, members: list, rows: dict, metrics
         how += f", refitted on training + validation ({len(rows['train']) + len(rows['valid'])} rows)"
     if rotate:
         how += ", each early-stopped on its own fold"
+    if options.prior_shift == "tune":
+        how += ", prior shift tau " + ", ".join(f"{m.prior_shift['tau']:+.1f}" for m in members)
     kind = ", before the refit" if options.refit else ", out of fold" if rotate else ""
     return "\n\n".join([
         f"{name}: {how}, balance {members[0].balance['method']}, seed {seed}, {device}",

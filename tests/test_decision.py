@@ -56,7 +56,10 @@ def test_training_records_each_members_tau_and_off_leaves_the_network_alone(tiny
 
     options = TrainOptions(epochs=3, patience=3, members=2, validation="rotate", prior_shift="tune",
                            hyper={"hidden": (8,)}, verbose=False)
-    tuned = train_modality(MODALITIES["bio"], tiny_fs, options, None).sidecar
+    result = train_modality(MODALITIES["bio"], tiny_fs, options, None)
+    tuned = result.sidecar
+    taus = ", ".join(f"{m['prior_shift']['tau']:+.1f}" for m in tuned["training"]["members"])
+    assert f"prior shift tau {taus}" in result.report.splitlines()[0]
     for member in tuned["training"]["members"]:
         shift = member["prior_shift"]
         assert shift["tau"] in decision.GRID and shift["valid_macro_f1_after"] >= shift["valid_macro_f1_before"]

@@ -325,15 +325,13 @@ class Member:
 
     def tune_prior_shift(self, x_valid, y_valid: np.ndarray, y_train: np.ndarray) -> None:
         """Choose tau on this member's validation rows (it never trained on them) and write it into its model."""
-        prior = decision.log_prior(y_train)
         outputs = artifacts.Inference(self.model).outputs(x_valid, PREDICT_BATCH)[0]
-        tau, before, after = decision.choose_tau(y_valid, outputs, prior)
-        decision.apply_shift(self.model, tau, prior)
-        self.prior_shift = {"tau": tau, "log_prior": _rounded(prior), "valid_macro_f1_before": round(before, 4),
-                            "valid_macro_f1_after": round(after, 4)}
+        tau, before, after = decision.choose_tau(y_valid, outputs, decision.log_prior(y_train))
+        self.set_prior_shift(tau, y_train)
+        self.prior_shift.update(valid_macro_f1_before=round(before, 4), valid_macro_f1_after=round(after, 4))
 
     def set_prior_shift(self, tau: float | None, y_train: np.ndarray) -> None:
-        """Apply a tau chosen elsewhere (a refit takes its selection member's)."""
+        """Write ``tau`` (chosen on validation rows, for a refit its selection member's) into the model."""
         if tau is None:
             return
         prior = decision.log_prior(y_train)

@@ -16,6 +16,7 @@ from preprocessing.emotions import EMOTIONS
 
 log = logging.getLogger(__name__)
 BALANCE_METHODS = ("balanced-batches", "smote", "oversample", "class-weight", "none")
+RESAMPLING = ("smote", "oversample")  # the methods that build new input arrays (they need every row at once)
 
 
 def _targets(counts: np.ndarray, row_bytes: int, max_bytes: int) -> dict[int, int]:
@@ -38,7 +39,8 @@ def balance(x: np.ndarray, y: np.ndarray, method: str, *, seed: int, max_bytes: 
     """Resample training inputs x (n, ...) and labels y (n,).
 
     Returns (x', y', info) where info records the method actually used and the
-    class counts before and after. "class-weight" and "none" return x, y unchanged
+    class counts before and after. Only the ``RESAMPLING`` methods read x as a whole;
+    the others return x (an array, or anything the epoch sampler can index), y unchanged
     (the weights are computed by the caller from ``info["class_weight"]``).
     """
     new_x, new_y, _, info = balance_rows(x, y, method, seed=seed, max_bytes=max_bytes)

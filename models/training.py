@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from models import artifacts, decision
-from models.balance import balance_rows, class_weights, epoch_sampler
+from models.balance import RESAMPLING, balance_rows, class_weights, epoch_sampler
 from models.devices import configure
+from models.encoded_rows import training_inputs
 from models.heads import get_heads, rated_heads
 from models.metrics import evaluate, format_report, majority_baseline
 from models.native_logs import filtered_stderr
@@ -370,7 +371,8 @@ class _Fit:
         options, heads, fs = self.options, self.heads, self.fs
         keras.utils.set_random_seed(seed)
         labels = fs.labels()
-        x_train, y_train = self.modality.inputs(fs, train_rows, state), labels[train_rows]
+        x_train = training_inputs(self.modality, fs, train_rows, state, whole=self.method in RESAMPLING)
+        y_train = labels[train_rows]
         x_fit, y_fit, origin, balance_info = balance_rows(x_train, y_train, self.method, seed=seed)
         weights = class_weights(y_train) if self.method == "class-weight" else None
         targets, sample_weight = _fit_targets(heads, fs, train_rows, y_fit, origin, weights)

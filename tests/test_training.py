@@ -165,3 +165,44 @@ def test_rotating_members_record_out_of_fold_validation_outputs(tiny_fs):
     assert "out of fold" in result.sidecar["metrics"]["valid_scored_by"]
     with pytest.raises(ValueError, match="exclude each other"):
         train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(members=2, validation="rotate", refit=True), None)
+
+
+def test_encoded_rows_give_what_the_modality_encodes_at_once(tiny_fs):
+    """Per-batch encoding (what a large training split uses) returns exactly the rows of the whole encoding."""
+    import numpy as np
+
+    from models.encoded_rows import EncodedRows, training_inputs
+    from models.modalities import MODALITIES
+
+    rows = tiny_fs.rows("train")
+    for name, modality in MODALITIES.items():
+        state = modality.fit_state(tiny_fs, rows)
+        whole = modality.inputs(tiny_fs, rows, state)
+        lazy = training_inputs(modality, tiny_fs, rows, state, max_bytes=0)
+        assert isinstance(lazy, EncodedRows) and len(lazy) == len(rows)
+        picked = np.array([0, 3, len(rows) - 1])
+        np.testing.assert_array_equal(lazy[picked], whole[picked], err_msg=name)
+        assert isinstance(training_inputs(modality, tiny_fs, rows, state), np.ndarray)  # small: encoded at once
+        assert isinstance(training_inputs(modality, tiny_fs, rows, state, whole=True, max_bytes=0), np.ndarray)
+
+
+def test_training_on_per_batch_inputs_equals_training_on_arrays(tiny_fs, monkeypatch):
+    """The same seed trains the same network whether the training rows were encoded at once or per batch."""
+    import numpy as np
+
+    from models import encoded_rows
+    from models.cli import SMOKE_HYPER
+    from models.modalities import get_modality
+    from models.training import TrainOptions, train_modality
+
+    def train():
+        options = TrainOptions(epochs=2, patience=5, hyper=SMOKE_HYPER["wav"], verbose=False, seed=3)
+        result = train_modality(get_modality("wav"), tiny_fs, options, None)
+        return result.model.get_weights(), result.sidecar["metrics"]["test"]
+
+    at_once, metrics_at_once = train()
+    monkeypatch.setattr(encoded_rows, "ENCODE_WHOLE_BYTES", 0)
+    per_batch, metrics_per_batch = train()
+    assert metrics_per_batch == metrics_at_once
+    for a, b in zip(at_once, per_batch):
+        np.testing.assert_array_equal(a, b)

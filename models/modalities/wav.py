@@ -80,21 +80,27 @@ def _remove_utterance_mean(maps: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return maps - mean
 
 
-def fit_normaliser(maps: np.ndarray, frames: np.ndarray, *, utterance_mean: bool = False) -> dict:
-    """Per-channel mean and std over the real (unpadded) frames of training maps (n, T, C).
+def fit_normaliser(maps: np.ndarray, frames: np.ndarray, *, rows: np.ndarray | None = None,
+                   utterance_mean: bool = False) -> dict:
+    """Per-channel mean and std over the real (unpadded) frames of training maps (N, T, C).
 
+    ``rows``: which of the maps (default: all), read 512 at a time, so that the
+    memory-mapped ``audio.npy`` of a large corpus is never copied whole; ``frames`` (N,)
+    are the real frame counts of all N maps.
     ``utterance_mean`` (per-utterance cepstral mean removal) is off by default: the
     utterance's average spectrum carries emotion (tilt, loudness), and removing it
     cost about 0.15 test macro-F1 on EmoDB.
     """
+    rows = np.arange(len(maps)) if rows is None else np.sort(np.asarray(rows))
     total = np.zeros(maps.shape[2], np.float64)
     squares = np.zeros(maps.shape[2], np.float64)
     count = 0
-    for start in range(0, len(maps), 512):
-        block = np.asarray(maps[start : start + 512], dtype=np.float64)
+    for start in range(0, len(rows), 512):
+        chunk = rows[start : start + 512]
+        block = np.asarray(maps[chunk], dtype=np.float64)
         if utterance_mean:
-            block = _remove_utterance_mean(block, frames[start : start + 512])
-        valid = _valid(frames[start : start + 512], block.shape[1])
+            block = _remove_utterance_mean(block, frames[chunk])
+        valid = _valid(frames[chunk], block.shape[1])
         picked = block[valid]
         total += picked.sum(axis=0)
         squares += (picked ** 2).sum(axis=0)
@@ -108,10 +114,11 @@ def normalise(maps: np.ndarray, frames: np.ndarray, state: dict) -> np.ndarray:
     """(n, T, C) raw maps -> standardised float32 maps with padded frames set to 0."""
     mean = np.asarray(state["mean"], np.float32)
     std = np.asarray(state["std"], np.float32)
-    out = np.asarray(maps, np.float32)
+    out = np.array(maps, np.float32)  # a copy: the caller's maps stay as they were
     if state.get("utterance_mean"):
         out = _remove_utterance_mean(out, frames)
-    out = (out - mean) / std
+    out -= mean  # in place: one copy of the maps, however many rows
+    out /= std
     out[~_valid(frames, out.shape[1])] = 0.0
     return out
 
@@ -136,7 +143,7 @@ class WavModality:
         return fs.segments["has_audio"].astype(str).str.lower().eq("true").to_numpy()
 
     def fit_state(self, fs: FeatureSet, rows: np.ndarray) -> dict:
-        return {"normaliser": fit_normaliser(fs.audio[np.sort(rows)], fs.audio_frames[np.sort(rows)])}
+        return {"normaliser": fit_normaliser(fs.audio, fs.audio_frames, rows=rows)}
 
     def inputs(self, fs: FeatureSet, rows: np.ndarray, state: dict) -> np.ndarray:
         return self.encode(fs.audio[rows], fs.audio_frames[rows], state)

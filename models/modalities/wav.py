@@ -117,7 +117,7 @@ def normalise(maps: np.ndarray, frames: np.ndarray, state: dict) -> np.ndarray:
     out = np.array(maps, np.float32)  # a copy: the caller's maps stay as they were
     if state.get("utterance_mean"):
         out = _remove_utterance_mean(out, frames)
-    out -= mean  # in place: one copy of the maps, however many rows
+    out -= mean  # in place: no further copies of the maps, however many rows
     out /= std
     out[~_valid(frames, out.shape[1])] = 0.0
     return out

@@ -60,6 +60,27 @@ def test_vocabulary_is_fitted_on_given_tokens_only():
     assert fit_vocabulary([["가", "나"], ["가"]])["tokens"] == ["가"]  # default: tokens seen twice
 
 
+def test_mfcc_normaliser_reads_chosen_rows_and_leaves_the_callers_maps_alone():
+    """fit_normaliser(rows=) equals fitting on those rows copied out; normalise works on a copy."""
+    from models.modalities.wav import fit_normaliser, normalise
+
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(1100, 20, 6)).astype(np.float32)
+    frames = rng.integers(5, 21, size=1100)
+    rows = rng.permutation(1100)[:700]  # more than one block of 512, given unsorted
+    state = fit_normaliser(maps, frames, rows=rows)
+    expected = fit_normaliser(maps[np.sort(rows)], frames[np.sort(rows)])
+    np.testing.assert_allclose(state["mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_allclose(state["std"], expected["std"], rtol=1e-12)
+    before = maps.copy()
+    out = normalise(maps, frames, state)
+    np.testing.assert_array_equal(maps, before)
+    mean, std = np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32)
+    formula = (maps - mean) / std
+    formula[np.arange(20)[None, :] >= frames[:, None]] = 0.0
+    np.testing.assert_array_equal(out, formula)
+
+
 def test_balance_reaches_the_majority_and_keeps_dtype():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 4, 3)).astype(np.float32)

@@ -58,7 +58,7 @@ def balance_rows(x: np.ndarray, y: np.ndarray, method: str, *, seed: int,
         raise ValueError(f"balance method {method!r} is not one of {BALANCE_METHODS}")
     counts = np.bincount(y, minlength=len(EMOTIONS))
     info: dict = {"method": method, "before": _named(counts)}
-    if method in ("none", "class-weight", "balanced-batches"):  # balanced batches: drawn by epoch_sampler
+    if method not in RESAMPLING:  # none, class weights, balanced batches (drawn by epoch_sampler): x as it is
         if method == "class-weight":
             info["class_weight"] = {EMOTIONS[c]: w for c, w in class_weights(y).items()}
         info["after"] = info["before"]

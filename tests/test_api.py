@@ -69,8 +69,9 @@ def test_prepare_train_vote_crossval_from_python(tmp_path):
     written = json.loads((tmp_path / "features" / "settings.json").read_text(encoding="utf-8"))
     assert written["prepare"]["audio"]["max_frames"] == 80
 
-    quick = {"train.epochs": 1, "train.hyper": {"wav": {"filters": [8]}, "text": {"units": 4, "embedding_dim": 8},
-                                                 "bio": {"hidden": [8]}}}
+    # min_epoch_rows: one epoch of this tiny corpus, not the 2,048 rows a small real corpus gets
+    quick = {"train.epochs": 1, "train.min_epoch_rows": 32,
+             "train.hyper": {"wav": {"filters": [8]}, "text": {"units": 4, "embedding_dim": 8}, "bio": {"hidden": [8]}}}
     results = api.train_all(tmp_path / "features", tmp_path / "weights", changes=quick)
     assert set(results) == {"wav", "text", "bio"}
     assert all(r.sidecar["training"]["epochs_run"] == 1 for r in results.values())
@@ -78,7 +79,8 @@ def test_prepare_train_vote_crossval_from_python(tmp_path):
     assert (tmp_path / "reports" / "report.json").is_file()
     assert set(report["results"]) == {"wav", "text", "bio", "ensemble", "stacked"}  # out-of-fold outputs fit the stack
 
-    cv = api.crossval(tmp_path / "features", changes={**quick, "crossval.first_folds": 2}, report=None, progress=False)
+    cv = api.crossval(tmp_path / "features", changes={**quick, "train.members": 1, "crossval.first_folds": 2},
+                      report=None, progress=False)
     assert cv["folds_run"] == 2 and "ensemble" in cv["summary"]
     with pytest.raises(ValueError, match="unknown setting train.epoch"):
         api.crossval(tmp_path / "features", changes={"train.epoch": 1}, report=None)

@@ -21,7 +21,7 @@ from preprocessing.storage.feature_store import FeatureSet
 SMALL = {"wav": {"filters": (16, 32)}, "text": {"embedding_dim": 16, "units": 16}, "bio": {"hidden": (32,)}}
 # Rows an epoch draws: half the default for wav and text, which still learn well above the margins asserted
 # (test macro-F1 0.23 and 0.33 against a majority of 0.08) in half the time; bio keeps the default, its margin is thin.
-EPOCH_ROWS = {"wav": 1024, "text": 1024, "bio": 2048}
+EPOCH_ROWS = {"wav": 1024, "text": 1024, "bio": TrainOptions.min_epoch_rows}
 
 
 @pytest.fixture(scope="module")

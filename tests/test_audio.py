@@ -73,3 +73,30 @@ def test_extract_skips_bad_files_and_caches(tmp_path):
     assert second.cache_hits == 5
     np.testing.assert_array_equal(np.load(out), stored)
     assert not list(out.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("stop", ["close", "interrupt"])
+def test_stopping_the_workers_leaves_no_process_or_thread(tmp_path, stop):
+    """A stopped extraction (Ctrl-C, SIGTERM, a closed generator) ends the pool's workers and its
+    manager thread before it returns: a thread left closing its pipes during interpreter exit
+    made Python print a traceback after the one-line 'interrupted' message."""
+    import multiprocessing
+    import threading
+
+    from preprocessing.features.audio_store import iter_features
+
+    paths = []
+    for i in range(8):
+        write_wav(tmp_path / f"a{i}.wav", seconds=0.5, freq=120 + 30 * i)
+        paths.append(tmp_path / f"a{i}.wav")
+    threads, children = set(threading.enumerate()), set(multiprocessing.active_children())
+    results = iter_features(paths, SETTINGS, cache_dir=tmp_path / "cache", workers=2, chunk_size=1)
+    assert next(results).error is None
+    if stop == "close":
+        results.close()
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            results.throw(KeyboardInterrupt)
+    assert set(threading.enumerate()) == threads
+    assert set(multiprocessing.active_children()) == children
+    assert not list((tmp_path / "cache").rglob("*.tmp"))

@@ -189,12 +189,20 @@ def iter_features(
 
 
 def _stop_workers(pool: ProcessPoolExecutor, before: set, cache_dir: Path | None) -> None:
-    """End the pool's workers now; finished cache entries stay, the half-written ones they leave are removed."""
+    """End the pool's workers now; finished cache entries stay, the half-written ones they leave are removed.
+
+    The pool's manager thread is joined too: ``shutdown(wait=False)`` leaves it closing its
+    pipes while the interpreter exits, and Python 3.11's exit hook can then write to a closed
+    pipe and print a traceback after the one-line message.
+    """
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for child in set(multiprocessing.active_children()) - before:
         child.terminate()
     for child in set(multiprocessing.active_children()) - before:
         child.join(timeout=5)
+    if manager is not None:  # with its workers gone it sees a broken pool and returns at once
+        manager.join(timeout=5)
     if cache_dir is not None:  # a worker killed between opening and renaming its entry leaves a .tmp
         atomic.remove_leftovers(Path(cache_dir), recursive=True)
 

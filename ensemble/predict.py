@@ -131,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble.prediction import Predictor
     from models.artifacts import ModelFileError
     from models.modalities import InputError
-    from preprocessing.storage.output_folder import OutputFolderError, require_writable_file
+    from preprocessing.storage.output_folder import OutputFolderError, require_not_input, require_writable_file
 
     try:
         if args.table:
+            require_not_input(args.out, [args.out], {"the input table": args.table}, "--out")
             require_writable_file(args.out, "--out")  # before the batch, not after it
             table = batch.read_table(args.table)
             items, failures = batch.items_from_table(args.table, table)

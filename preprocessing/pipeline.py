@@ -46,6 +46,10 @@ from preprocessing.versions import package_versions
 log = logging.getLogger(__name__)
 
 
+# Every file prepare writes in out_dir (the docstring above), besides settings.json and the lock.
+OUTPUT_FILES = ("segments.csv", "split.csv", "audio.npy", "text.jsonl", "bio.npz", "skipped.csv", "manifest.json")
+
+
 @dataclass
 class PrepareOptions:
     """Everything that decides the prepared features (recorded in the manifest)."""
@@ -212,6 +216,8 @@ def prepare(data: Path, out_dir: Path, options: PrepareOptions, settings: dict |
     is refused (``output_folder.FolderBusyError``). ``settings.json`` records the run's
     settings: ``settings`` (its train, cross-validation and vote parts) with ``options`` put in.
     """
+    written = [Path(out_dir) / name for name in (*OUTPUT_FILES, run_settings.FILE_NAME, output_folder.LOCK_NAME)]
+    output_folder.require_not_input(Path(out_dir), written, {"the input table": Path(data)}, "--out")
     output_folder.require_writable(Path(out_dir), "--out")
     with output_folder.exclusive(Path(out_dir)):
         manifest = _prepare(data, Path(out_dir), options)

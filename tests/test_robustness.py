@@ -244,6 +244,13 @@ def out_not_a_folder(base: Path, demo: Path) -> list[str]:
     return ["--data", str(demo)]
 
 
+def out_holds_the_table(base: Path, demo: Path) -> list[str]:
+    """--out is the folder of the table, which is named like one of prepare's outputs."""
+    (base / "out").mkdir()
+    (base / "out" / "segments.csv").write_text("text,label\n좋아요,happy\n슬퍼요,sad\n", encoding="utf-8")
+    return ["--data", str(base / "out" / "segments.csv")]
+
+
 def table_without_label(base: Path, demo: Path) -> list[str]:
     """A table with columns path,emotion."""
     return _table(base, "path,emotion\naudio/a.wav,happy\naudio/b.wav,sad\n")
@@ -374,6 +381,9 @@ CORPUS_CASES = [
          "…/out: another run (pid 4242) is writing this folder; wait for it to finish or choose another --out", out_locked),
     Case("corpus", "out_not_a_folder", "`--out` that cannot be written (a file)", _ERROR,
          "--out …/out: cannot write there (…/out is not a folder)", out_not_a_folder),
+    Case("corpus", "out_holds_the_table", "`--out` where the run would overwrite its input table (`segments.csv`)", _ERROR,
+         "--out …/out: would overwrite the input table …/out/segments.csv (the run writes segments.csv there); "
+         "choose another --out", out_holds_the_table),
     Case("corpus", "bad_label_map", "--label-map to something that is not an emotion", _ERROR,
          "--label-map: 'furious' is not one of angry, disgust, fear, happy, neutral, sad, surprise", bad_label_map),
     Case("corpus", "bad_label_map_file", "--label-map JSON file that is not valid JSON", _ERROR,
@@ -754,6 +764,12 @@ def predictions_in_a_file(base: Path) -> tuple[str, list[str]]:
     return "predict", ["--table", str(base / "items.csv"), "--out", str(base / "p" / "predictions.csv")]
 
 
+def predictions_over_the_table(base: Path) -> tuple[str, list[str]]:
+    """ensemble/predict.py --table items.csv --out items.csv."""
+    (base / "items.csv").write_text("id,text\na,오늘 좋아요\n", encoding="utf-8")
+    return "predict", ["--table", str(base / "items.csv"), "--out", str(base / "items.csv")]
+
+
 OUTPUT_CASES = [
     Case("output", "weights_not_a_folder", "`--weights` that cannot be written", "exit 2 before training",
          "--weights …/w: cannot write there (…/w is not a folder)", weights_not_a_folder),
@@ -761,6 +777,9 @@ OUTPUT_CASES = [
          "--report …/r/reports: cannot write there (…/r is not a folder)", report_not_a_folder),
     Case("output", "predictions_in_a_file", "`--out` of batch prediction that cannot be written", "exit 2 before predicting",
          "--out …/p: cannot write there (…/p is not a folder)", predictions_in_a_file),
+    Case("output", "predictions_over_the_table", "`--out` of batch prediction that is its own `--table`",
+         "exit 2 before predicting", "--out …/items.csv: would overwrite the input table …/items.csv; choose another --out",
+         predictions_over_the_table),
 ]
 
 
@@ -1054,6 +1073,25 @@ def test_corpus_level_error(bad: Case, demo: Path, tmp_path: Path, capsys) -> No
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert bad.pattern().fullmatch(lines[0][len("error: "):]), lines[0]
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_an_input_table_is_never_overwritten(tmp_path: Path, capsys) -> None:
+    """Neither prepare nor batch prediction writes over the table it reads, named directly or through a link."""
+    from ensemble import predict
+    from preprocessing.run import main
+
+    args = out_holds_the_table(tmp_path, tmp_path)
+    table = tmp_path / "out" / "segments.csv"
+    before = table.read_bytes()
+    (tmp_path / "link").symlink_to(tmp_path / "out")
+    assert main([*args, "--out", str(tmp_path / "link"), "--quiet", "--workers", "1"]) == 2
+    _, items = predictions_over_the_table(tmp_path)[1][:2]
+    (tmp_path / "items_link.csv").symlink_to(items)
+    assert predict.main(["--weights", str(tmp_path / "no_weights"), "--table", items, "--out", str(tmp_path / "items_link.csv")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert [e.split(":")[0] for e in errors] == ["error", "error"] and all("would overwrite the input table" in e for e in errors)
+    assert table.read_bytes() == before and Path(items).read_text(encoding="utf-8") == "id,text\na,오늘 좋아요\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["segments.csv"]
 
 
 def test_cli_process_prints_one_line_and_no_traceback(demo: Path, tmp_path: Path) -> None:

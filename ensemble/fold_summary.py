@@ -205,7 +205,7 @@ def render_crossval_markdown(report: dict, figures: dict[str, str] | None = None
 
 def write_crossval_report(report: dict, folder: Path) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` and summed confusion PNGs into ``folder``."""
-    from ensemble.plots import save_confusion_png
+    from ensemble.plots import remove_unlisted_figures, save_confusion_png
 
     folder = Path(folder)
     figures, written = {}, {}
@@ -215,5 +215,6 @@ def write_crossval_report(report: dict, folder: Path) -> dict[str, Path]:
         figures[column], written[f"confusion_{column}"] = path.name, path
     atomic.write_json(folder / "report.json", {**report, "figures": figures})
     atomic.write_text(folder / "report.md", render_crossval_markdown(report, figures))
+    remove_unlisted_figures(folder, set(figures.values()))
     written["json"], written["markdown"] = folder / "report.json", folder / "report.md"
     return written

@@ -9,6 +9,21 @@ from preprocessing.emotions import EMOTIONS
 from preprocessing.storage import atomic
 
 
+# The figures a vote or cross-validation report may hold; which of them a run draws depends on its models.
+REPORT_FIGURES = ("confusion_*.png", "dimensions_scatter.png", "valence_arousal_plane.png")
+
+
+def remove_unlisted_figures(folder: Path, listed: set[str]) -> list[Path]:
+    """Delete report figures in ``folder`` (not below it) that this run did not draw, e.g. a
+    context model's confusion matrix left by an earlier run with more models, so that a report
+    folder never holds two runs' figures. ``listed``: the file names this run wrote."""
+    stale = sorted({p for pattern in REPORT_FIGURES for p in Path(folder).glob(pattern)
+                    if p.is_file() and p.name not in listed})
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def row_normalised(matrix: np.ndarray) -> np.ndarray:
     """(7, 7) counts -> each row divided by its support; rows without support stay 0."""
     matrix = np.asarray(matrix, dtype=np.float64)

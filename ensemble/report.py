@@ -263,7 +263,7 @@ def render_markdown(report: dict, figures: dict[str, str] | None = None) -> str:
 
 def write_report(report: dict, folder: Path) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` and ``confusion_<column>.png`` into ``folder``."""
-    from ensemble.plots import save_confusion_png
+    from ensemble.plots import remove_unlisted_figures, save_confusion_png
 
     folder = Path(folder)
     figures: dict[str, str] = {}
@@ -285,5 +285,6 @@ def write_report(report: dict, folder: Path) -> dict[str, Path]:
             written[name] = path
     atomic.write_json(folder / "report.json", {**report, "figures": figures})
     atomic.write_text(folder / "report.md", render_markdown(report, figures))
+    remove_unlisted_figures(folder, set(figures.values()))
     written["json"], written["markdown"] = folder / "report.json", folder / "report.md"
     return written

@@ -126,9 +126,20 @@ def test_vote_cli_with_a_subset_of_models(tiny_features, tiny_weights, tmp_path,
     weights.mkdir()
     for suffix in (".h5", ".json"):
         shutil.copy(tiny_weights / f"text{suffix}", weights)
-    assert vote.main(["--weights", str(weights), "--features", str(tiny_features), "--report", str(tmp_path / "r")]) == 0
-    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    folder = tmp_path / "r"
+    # An earlier run into the same folder with all three models, and files that are not the vote's.
+    assert vote.main(["--weights", str(tiny_weights), "--features", str(tiny_features), "--report", str(folder)]) == 0
+    assert (folder / "confusion_wav.png").is_file()
+    (folder / "crossval").mkdir()
+    (folder / "crossval" / "confusion_wav.png").write_bytes(b"not ours to remove")
+    (folder / "notes.png").write_bytes(b"the user's")
+    assert vote.main(["--weights", str(weights), "--features", str(tiny_features), "--report", str(folder)]) == 0
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert report["models"] == ["text"]
+    # Only this run's figures are left: none of the earlier run's wav, bio or ensemble matrices.
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted([*report["figures"].values(), "notes.png"])
+    assert "confusion_wav.png" not in report["figures"].values()
+    assert (folder / "crossval" / "confusion_wav.png").read_bytes() == b"not ours to remove"
 
 
 @pytest.mark.parametrize("break_it, expected", [
@@ -190,6 +201,8 @@ def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch)
 
     monkeypatch.setattr(folds, "train_fold", trained)
     reports = tmp_path / "cv"
+    reports.mkdir()
+    (reports / "confusion_context.png").write_bytes(PNG_MAGIC)  # an earlier run's, with a context model
     assert crossval.main(["--features", str(tiny_features), "--first-folds", "1", "--smoke", "--report", str(reports), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "±" in out and "ensemble" in out
@@ -198,6 +211,7 @@ def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch)
     assert set(report["summary"]) == {"wav", "text", "bio", "ensemble", "majority"}
     assert report["summary"]["ensemble"]["macro_f1"]["std"] == 0.0
     assert (reports / "confusion_ensemble.png").read_bytes()[:8] == PNG_MAGIC
+    assert sorted(p.name for p in reports.glob("*.png")) == sorted(report["figures"].values())  # no stale figure
     assert crossval.main(["--features", str(tiny_features), "--first-folds", "4", "--report", str(reports), "--quiet"]) == 2
 
 

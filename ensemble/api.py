@@ -132,10 +132,16 @@ def vote(weights: str | Path = "weights", features: str | Path = "features", *, 
 
 def crossval(features: str | Path = "features", settings: SettingsLike = None, *, changes: Mapping | None = None,
              modality_weights: Mapping | None = None, report: str | Path | None = "reports/crossval",
-             progress: bool = True) -> dict:
-    """k-fold cross-validation of every modality and the vote; the report dict (mean ± std in ``summary``)."""
+             progress: bool = True, folds_dir: str | Path | None = None, stop=None) -> dict:
+    """k-fold cross-validation of every modality and the vote; the report dict (mean ± std in ``summary``).
+
+    Each finished fold is kept in ``folds_dir`` (default: ``<report>/folds``; None with no
+    report): run the same call again after an interruption and the finished folds are taken
+    from there (``resumed_folds`` in the report), not trained again. ``stop``: a
+    ``preprocessing.stopping.StopSignals`` to obey (KeyboardInterrupt once it fired).
+    """
     from ensemble.fold_summary import build_crossval_report, write_crossval_report
-    from ensemble.folds import CrossvalOptions, modalities_of, run_crossval
+    from ensemble.folds import CrossvalOptions, fold_records, modalities_of, run_crossval
     from ensemble.options import complete_weights
     from preprocessing.storage.feature_store import FeatureSet
 
@@ -146,7 +152,11 @@ def crossval(features: str | Path = "features", settings: SettingsLike = None, *
         progress=progress, context=context_settings(chosen),
         weights=complete_weights(dict(modality_weights) if modality_weights else None, modalities_of(fs)),
     )
-    built = build_crossval_report(fs, options, run_crossval(fs, options))
+    if folds_dir is None and report is not None:
+        folds_dir = Path(report) / "folds"
+    kept = fold_records(fs, options, Path(folds_dir)) if folds_dir is not None else None
+    built = build_crossval_report(fs, options, run_crossval(fs, options, kept, stop))
+    built["resumed_folds"] = kept.resumed if kept is not None else []
     if report is not None:
         write_crossval_report(built, Path(report))
     return built

@@ -49,6 +49,12 @@ FLAGS = {"context": "context.direction", "context_turns": "context.turns",
          "first_folds": "crossval.first_folds", "tune_weights": "crossval.tune_weights"}
 
 
+def _interrupted(report: Path, code: int) -> int:
+    print(f"interrupted: cross-validation stopped; the finished folds are kept in {report / 'folds'}; "
+          "run the same command again to resume", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -81,13 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         with stop_signals() as stop:
             try:
                 report = api.crossval(args.features, settings, modality_weights=args.modality_weights, report=None,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, folds_dir=args.report / "folds", stop=stop)
+                if stop.fired:  # the signal came during the last scoring, where its exception was lost
+                    raise KeyboardInterrupt
             except KeyboardInterrupt:
-                print("interrupted: cross-validation stopped; no report written", file=sys.stderr)
-                return stop.exit_code
+                return _interrupted(args.report, stop.exit_code)
+            except Exception:
+                if stop.fired:  # TensorFlow re-raises an interrupt inside its C++ code as another error
+                    return _interrupted(args.report, stop.exit_code)
+                raise
     except (FeatureError, OutputFolderError, run_settings.SettingsError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if report["resumed_folds"]:
+        print(f"resumed: fold(s) {', '.join(map(str, report['resumed_folds']))} taken from {args.report / 'folds'} "
+              "(an earlier run of the same features and settings; delete that folder to train them again)")
     return write_and_print(report, args.report, write_crossval_report, format_crossval_table)
 
 

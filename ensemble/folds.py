@@ -42,8 +42,9 @@ def modalities_of(fs: FeatureSet) -> list[str]:
     return [name for name, m in MODALITIES.items() if fs.has(m.feature)]
 
 
-def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOptions, bar=None) -> dict[str, TrainedModel]:
-    """Train each named modality with ``fold`` as test, in memory."""
+def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOptions, bar=None,
+               stop=None) -> dict[str, TrainedModel]:
+    """Train each named modality with ``fold`` as test, in memory. ``stop``: the run's StopSignals."""
     from models.training import options_from_settings, train_modality
 
     models = {}
@@ -51,11 +52,19 @@ def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOpt
         if bar is not None:
             bar.set_postfix_str(f"fold {fold}: training {name}")
         train = options_from_settings(options.train, name, test_fold=fold, verbose=False)
-        result = train_modality(MODALITIES[name], fs, train, weights_dir=None)
+        result = train_modality(MODALITIES[name], fs, train, weights_dir=None, stop=stop)
+        _stop_if_asked(stop)
         models[name] = TrainedModel(Path(f"<fold {fold} {name} model>.h5"), result.sidecar, result.model, result.inference)
         if bar is not None:
             bar.update(1)
     return models
+
+
+def _stop_if_asked(stop) -> None:
+    """KeyboardInterrupt once a stop signal was recorded: the handler's own exception can be lost
+    (raised inside a finalizer, or swallowed by TensorFlow's native code)."""
+    if stop is not None and stop.fired:
+        raise KeyboardInterrupt
 
 
 def _column(n: int, metrics: dict) -> dict:
@@ -88,8 +97,24 @@ def fold_record(fold: int, outcome: EnsembleOutcome, models: dict[str, TrainedMo
     }
 
 
-def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
-    """Train, vote and score every fold; returns one record per fold."""
+def fold_records(fs: FeatureSet, options: CrossvalOptions, folder: Path):
+    """The FoldRecords of this features folder and these options in ``folder`` (others' removed)."""
+    from ensemble.fold_records import FoldRecords, run_key
+
+    features = {"inputs": fs.manifest.get("input_fingerprint"), "split": fs.fingerprint(), "folds": fs.n_folds}
+    chosen = {"train": options.train, "weights": options.weights, "tune": options.tune, "context": options.context}
+    records = FoldRecords(folder, run_key(features, chosen))
+    records.discard_others()
+    return records
+
+
+def run_crossval(fs: FeatureSet, options: CrossvalOptions, kept=None, stop=None) -> list[dict]:
+    """Train, vote and score every fold; returns one record per fold.
+
+    ``kept``: a ``FoldRecords`` (``fold_records``); each finished fold is saved there, and a
+    fold already there from an interrupted run of the same setting is taken, not trained again.
+    ``stop``: the run's ``preprocessing.stopping.StopSignals``; KeyboardInterrupt once one fired.
+    """
     from models.native_logs import import_tensorflow
 
     import_tensorflow()
@@ -111,10 +136,19 @@ def run_crossval(fs: FeatureSet, options: CrossvalOptions) -> list[dict]:
     records = []
     with tqdm(total=n_folds * len(names), desc="cross-validation", unit="model", disable=not options.progress) as bar:
         for fold in range(n_folds):
-            models = train_fold(fs, fold, names, options, bar)
+            record = kept.load(fold) if kept is not None else None
+            if record is not None:
+                records.append(record)
+                bar.update(len(names))
+                continue
+            models = train_fold(fs, fold, names, options, bar, stop=stop)
+            _stop_if_asked(stop)
             outcome = evaluate_ensemble(models, fs, split="test", test_fold=fold, weights=options.weights, tune=options.tune,
                                         context=context_options)
+            _stop_if_asked(stop)  # an interrupted fold is not kept
             records.append(fold_record(fold, outcome, models))
+            if kept is not None:
+                kept.save(fold, records[-1])
             log.info("fold %d: ensemble macro-F1 %.3f", fold, outcome.ensemble.metrics["macro_f1"])
             del models, outcome
             keras.backend.clear_session()

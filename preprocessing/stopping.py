@@ -8,6 +8,7 @@ KeyboardInterrupt), so both signals unwind through the same clean-up code.
 from __future__ import annotations
 
 import signal
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -40,12 +41,26 @@ class StopSignals:
 
 @contextmanager
 def stop_signals() -> Iterator[StopSignals]:
-    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated."""
+    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated.
+
+    A signal that arrives while Python runs a finalizer (a ``__del__`` or weakref callback)
+    raises there, where Python ignores the exception and prints it as a traceback. Within
+    the block such an ignored interrupt is not printed: the handler has recorded it
+    (``fired``), and the commands check that at their next step.
+    """
     handler = StopSignals()
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_interrupts
     try:
         yield handler
     finally:
+        sys.unraisablehook = previous_hook
         for sig, old in previous.items():
             signal.signal(sig, old)
 

@@ -61,7 +61,7 @@ def tiny_reports(tiny_features, tiny_weights, tiny_models, tmp_path_factory):
     reports = tmp_path_factory.mktemp("web_reports")
     api.vote(tiny_weights, tiny_features, report=reports)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(folds, "train_fold", lambda fs, fold, names, options, bar=None: tiny_models)
+        patch.setattr(folds, "train_fold", lambda fs, fold, names, options, bar=None, stop=None: tiny_models)
         assert crossval.main(["--features", str(tiny_features), "--first-folds", "1", "--smoke",
                               "--report", str(reports / "crossval"), "--quiet"]) == 0
     return reports

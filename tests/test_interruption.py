@@ -431,3 +431,53 @@ def test_ctrl_c_just_after_a_file_is_closed_is_still_an_interruption(tmp_path, m
     monkeypatch.setattr(os, "close", real_close)
     assert len(closed) == 1
     assert not target.exists() and temp_files(tmp_path) == []
+
+
+def test_a_signal_inside_a_finalizer_is_recorded_not_printed(monkeypatch) -> None:
+    """A stop signal that lands in a ``__del__`` or weakref callback raises where Python ignores the
+    exception: it must not print a traceback, and ``fired`` still tells the command to stop."""
+    import gc
+    import signal as signals
+
+    from preprocessing.stopping import stop_signals
+
+    reported = []  # what Python's hook would print as "Exception ignored in ..."
+    def recorder(unraisable):
+        reported.append(unraisable.exc_value)
+
+    monkeypatch.setattr(sys, "unraisablehook", recorder)
+
+    class Finalised:
+        def __del__(self):
+            os.kill(os.getpid(), signals.SIGTERM)  # the handler raises here, inside the finalizer
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("a real error in a finalizer")
+
+    with stop_signals() as stop:
+        Finalised()
+        gc.collect()
+        assert stop.fired and stop.exit_code == 143
+        Broken()  # other ignored exceptions are still reported as Python reports them
+        gc.collect()
+    assert [type(e).__name__ for e in reported] == ["ValueError"]
+    assert sys.unraisablehook is recorder  # restored after the block
+
+
+def test_crossval_stops_when_the_interrupt_was_swallowed(tiny_features, tmp_path, monkeypatch, capsys) -> None:
+    """The signal recorded but its exception lost (as in a finalizer, or inside TensorFlow): the command
+    still stops with the interruption's exit code, keeps no half-finished fold and writes no report."""
+    from ensemble import crossval, folds
+
+    def trained_then_signalled(fs, fold, names, options, bar=None, stop=None):
+        stop.received = signal.SIGTERM  # what the handler records before its exception is lost
+        return {}
+
+    monkeypatch.setattr(folds, "train_fold", trained_then_signalled)
+    report = tmp_path / "cv"
+    assert crossval.main(["--features", str(tiny_features), "--smoke", "--report", str(report), "--quiet"]) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and case("crossval_sigterm", "interruption").pattern().fullmatch(err[0]), err
+    assert str(report / "folds") in err[0]
+    assert not (report / "report.json").exists() and not list((report / "folds").glob("*.json"))

@@ -195,7 +195,7 @@ def test_crossval_cli(tiny_features, tiny_models, tmp_path, capsys, monkeypatch)
     (fold 0 as test is the stored split), so no training happens here."""
     from ensemble import crossval, folds
 
-    def trained(fs, fold, names, options, bar=None):
+    def trained(fs, fold, names, options, bar=None, stop=None):
         assert fold == 0 and names == ["wav", "text", "bio"] and options.epochs == 2
         return tiny_models
 
@@ -223,3 +223,42 @@ def test_train_fold_trains_with_that_fold_as_test(tiny_fs):
     models = train_fold(tiny_fs, 1, ["bio"], CrossvalOptions(train={**defaults()["train"], "epochs": 1, "hyper": SMOKE_HYPER}, progress=False))
     assert models["bio"].sidecar["split_fingerprint"] == tiny_fs.fingerprint(1) != tiny_fs.fingerprint(0)
     assert models["bio"].predict(np.zeros((2, models["bio"].model.input_shape[1]), np.float32)).shape == (2, 7)
+
+
+def test_interrupted_crossval_resumes_its_finished_folds(tiny_features, tmp_path, monkeypatch):
+    """Folds finished before an interruption are kept and taken by the next run of the same
+    setting, which trains only the rest; another setting never takes them."""
+    from dataclasses import replace
+
+    from ensemble import api, folds
+    from preprocessing.storage.feature_store import FeatureSet
+
+    quick = {"train.epochs": 1, "train.members": 1, "crossval.first_folds": 2,
+             "train.hyper": {"wav": {"filters": [8]}, "text": {"units": 4, "embedding_dim": 8}, "bio": {"hidden": [8]}}}
+    real, trained, interrupt = folds.train_fold, [], {"at": 1}
+
+    def counting(fs, fold, names, options, bar=None, stop=None):
+        trained.append(fold)
+        if fold == interrupt["at"]:
+            raise KeyboardInterrupt
+        return real(fs, fold, names, options, bar, stop=stop)
+
+    monkeypatch.setattr(folds, "train_fold", counting)
+    report = tmp_path / "cv"
+    with pytest.raises(KeyboardInterrupt):
+        api.crossval(tiny_features, changes=quick, report=report, progress=False)
+    assert sorted(p.name for p in (report / "folds").iterdir()) == ["fold_0.json"] and not (report / "report.json").exists()
+    kept = json.loads((report / "folds" / "fold_0.json").read_text(encoding="utf-8"))["record"]
+
+    interrupt["at"] = None
+    resumed = api.crossval(tiny_features, changes=quick, report=report, progress=False)
+    assert trained == [0, 1, 1] and resumed["resumed_folds"] == [0] and resumed["folds_run"] == 2
+    assert resumed["folds"][0] == kept and resumed["folds"][1]["fold"] == 1
+
+    # Other settings (or re-prepared features) have another key: their run removes these records.
+    fs = FeatureSet.load(tiny_features)
+    options = folds.CrossvalOptions(train={**resumed["options"]["train"], "epochs": 2}, weights=resumed["options"]["weights"])
+    other = folds.fold_records(fs, options, report / "folds")
+    assert other.load(0) is None and list((report / "folds").iterdir()) == []
+    same = folds.fold_records(fs, replace(options, train=resumed["options"]["train"]), report / "folds")
+    assert same.key != other.key

@@ -1007,6 +1007,11 @@ INTERRUPTION_CASES = [
     Case("interruption", "train_sigterm", "SIGTERM during models/train_bio.py", "exit 143, no traceback, previous model unchanged",
          "interrupted: nothing saved; …/bio.h5 and its sidecar are as they were",
          how="SIGTERM after its first epoch line"),
+    Case("interruption", "crossval_sigterm", "SIGTERM or Ctrl-C during ensemble/crossval.py, also when the signal's "
+         "exception is lost (in a finalizer or inside TensorFlow)",
+         "exit 143 (130), no traceback, no report; finished folds kept in …/folds and taken by the next run of the same settings",
+         "interrupted: cross-validation stopped; the finished folds are kept in …/folds; run the same command again to resume",
+         how="the signal recorded while a fold trains; then the same command again (tests/test_report.py, test_interruption.py)"),
     Case("interruption", "save_disk_full", "a full disk when a model is saved",
          "exit 2 before writing; previous bio.h5 and bio.json unchanged, no temporary files",
          "…: … MB free, saving bio.h5 needs about … MB; nothing saved, bio.h5 and bio.json are as they were",

@@ -82,7 +82,7 @@ def test_crossval_old_folds_flag_still_works(tiny_features, tiny_models, tmp_pat
     from ensemble import crossval, folds
 
     calls = []
-    monkeypatch.setattr(folds, "train_fold", lambda fs, fold, names, options, bar=None: calls.append(fold) or tiny_models)
+    monkeypatch.setattr(folds, "train_fold", lambda fs, fold, names, options, bar=None, stop=None: calls.append(fold) or tiny_models)
     assert crossval.main(["--features", str(tiny_features), "--folds", "1", "--report", str(tmp_path), "--quiet"]) == 0
     assert calls == [0]
     assert "--folds is now --first-folds" in capsys.readouterr().err

@@ -201,8 +201,8 @@ def _stop_workers(pool: ProcessPoolExecutor, before: set, cache_dir: Path | None
         child.terminate()
     for child in set(multiprocessing.active_children()) - before:
         child.join(timeout=5)
-    if manager is not None:  # with its workers gone it sees a broken pool and returns at once
-        manager.join(timeout=5)
+    if manager is not None:  # with its workers gone it sees a broken pool and returns, in milliseconds
+        manager.join(timeout=30)  # unless a loaded machine starves it: waiting is cheaper than the race
     if cache_dir is not None:  # a worker killed between opening and renaming its entry leaves a .tmp
         atomic.remove_leftovers(Path(cache_dir), recursive=True)
 

@@ -54,22 +54,15 @@ def require_writable_file(path: Path, option: str) -> Path:
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)  # also through links
-    except OSError:  # one of them does not exist
-        return Path(a).resolve() == Path(b).resolve()
-
-
 def require_not_input(given: Path, outputs: list[Path], inputs: dict[str, Path], option: str) -> None:
     """OutputFolderError if a file the run writes (``outputs``, under the ``option`` value ``given``)
     is one of the files it reads (``inputs``: what the message calls it -> path): writing it would
     destroy the input."""
     for what, source in inputs.items():
-        if source is None or not Path(source).is_file():
+        if not Path(source).is_file():
             continue
         for target in outputs:
-            if _same_file(source, target):
+            if Path(target).exists() and os.path.samefile(source, target):  # also through links
                 where = "" if Path(target) == Path(given) else f" (the run writes {Path(target).name} there)"
                 raise OutputFolderError(f"{option} {given}: would overwrite {what} {source}{where}; "
                                         f"choose another {option}")

@@ -13,7 +13,9 @@ vote, score) in one fresh process, and reports the seconds per fold, the estimat
 Each model is trained by models.training.train_modality (class balancing, batch 32,
 validation macro-F1 after every epoch) for ``--repeats`` + 1 epochs in a fresh
 process; an epoch's time includes its validation pass. The first epoch also traces
-the model's functions and is reported apart; the median is over the others.
+the model's functions and is reported apart; the median is over the others. The audio
+network is timed a second time with its first convolution at stride 1 (the front end before
+the stride-2 default), on the same rows in the same run.
 """
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from models.modalities import MODALITIES
 
 NAME = "training"
 MODELS = tuple(MODALITIES)
+# (row name, modality, builder keywords): earlier designs timed beside the defaults, like for like.
+COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}),)
 CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "epochs (all members)", ""),
               ("epoch_seconds", "epoch s (median)", ".2f"), ("seconds", "seconds per fold", ".0f"),
               ("five_folds_minutes", "5 folds, min", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f")]
@@ -76,9 +80,10 @@ def main() -> int:
     corpus = demo_corpus(args.full, args.data_dir)
     features = prepared_features(corpus, args.data_dir)
     rows = []
-    for name in MODELS:
+    for name, modality, hyper in [(name, name, {}) for name in MODELS] + list(COMPARED):
         print(f"  training {name} for {args.repeats + 1} epochs", flush=True)
-        result = run_case("train_epochs", {"features": str(features), "modality": name, "epochs": args.repeats + 1})
+        result = run_case("train_epochs", {"features": str(features), "modality": modality, "epochs": args.repeats + 1,
+                                           "hyper": hyper})
         epochs = result["epoch_seconds"]
         fit_rows = sum(result["balance"].get("after", {}).values()) or None  # training rows after class balancing
         rows.append({

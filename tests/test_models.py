@@ -56,6 +56,27 @@ def test_builders_shapes_and_sizes():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_audio_network_runs_at_half_the_frame_rate_but_reads_every_frame():
+    """The first convolution steps 2 frames (150 outputs for 300 frames) with a kernel of 5, so a
+    change in any one frame, odd or even, still reaches its output."""
+    import keras
+
+    wav = build_wav_model(300, 80)
+    convs = [layer for layer in wav.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert [c.strides for c in convs] == [(2,), (1,), (1,)]
+    first = keras.Model(wav.input, convs[0].output)
+    assert first.output_shape == (None, 150, 32)
+    maps = np.random.default_rng(1).standard_normal((1, 300, 80)).astype(np.float32)
+    base = np.asarray(first(maps))
+    for frame in (0, 151, 298, 299):
+        changed = maps.copy()
+        changed[0, frame] += 1.0
+        assert not np.allclose(np.asarray(first(changed)), base), frame
+    full_rate = build_wav_model(300, 80, first_stride=1)
+    first_full = next(layer for layer in full_rate.layers if isinstance(layer, keras.layers.Conv1D))
+    assert keras.Model(full_rate.input, first_full.output).output_shape == (None, 300, 32)
+
+
 def test_vocabulary_is_fitted_on_given_tokens_only():
     state = fit_vocabulary([["가", "나"], ["가"]], length_quantile=1.0, min_count=1)
     assert state["tokens"] == ["가", "나"] and state["seq_len"] == 8

@@ -19,7 +19,7 @@ from preprocessing.storage.feature_store import FeatureSet
 def build_wav_model(frames: int, channels: int, *, heads=None, filters: tuple[int, ...] = (32, 64, 64),
                     kernel: int = 5, dropout: float = 0.3, functionals: bool = True, functional_units: int = 64,
                     channel_mask: float = 0.1, time_mask: float = 0.1, l2: float = 1e-4, functional_norm: bool = True,
-                    pooled_dropout: float = 0.0):
+                    pooled_dropout: float = 0.0, first_stride: int = 2):
     """Input (batch, frames, channels) normalised MFCC + delta map (padded frames exactly 0)
     -> one output per head (default: the emotion softmax (batch, 7)).
 
@@ -30,7 +30,10 @@ def build_wav_model(frames: int, channels: int, *, heads=None, filters: tuple[in
     channel over the real frames (a Masking layer leaves the padding out), and its maximum
     and minimum, into a small dense layer. During training only, the convolutional branch
     sees SpecAugment-style masking: whole coefficient channels (``channel_mask``) and whole
-    frames (``time_mask``) dropped at random.
+    frames (``time_mask``) dropped at random. The first convolution steps ``first_stride``
+    frames at a time (its kernel still covers every frame): at 2 the blocks run at 20, 40 and
+    80 ms instead of 10, 20 and 40 ms, which halves the network's cost per utterance without a
+    loss on EmoDB (README, results on real data).
     """
     import keras
     from keras import layers, regularizers
@@ -42,8 +45,9 @@ def build_wav_model(frames: int, channels: int, *, heads=None, filters: tuple[in
         x = layers.SpatialDropout1D(channel_mask)(x)
     if time_mask:
         x = layers.Dropout(time_mask, noise_shape=(None, frames, 1))(x)
-    for width in filters:
-        x = layers.Conv1D(width, kernel, padding="same", use_bias=False, kernel_regularizer=weight_decay)(x)
+    for block, width in enumerate(filters):
+        x = layers.Conv1D(width, kernel, strides=first_stride if block == 0 else 1, padding="same", use_bias=False,
+                          kernel_regularizer=weight_decay)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)  # small corpora: track batch statistics quickly
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling1D(2, padding="same")(x)

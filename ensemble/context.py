@@ -235,6 +235,7 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
     ValueError if any of ``evaluated_ids`` is among the fitting rows.
     """
     from models.devices import configure
+    from models.native_logs import filtered_stderr
 
     names = tuple(validation)
     ids = list(dict.fromkeys(str(i) for model in validation.values() for i in model.ids))
@@ -266,8 +267,9 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
         extra = {"validation_data": ([a[stop_rows] for a in inputs], y[stop_rows], sample_weight[stop_rows]),
                  "callbacks": [keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
                                                              restore_best_weights=True, start_from_epoch=5)]}
-    model.fit([a[~stop_rows] for a in inputs], y[~stop_rows], sample_weight=sample_weight[~stop_rows],
-              epochs=options.epochs, batch_size=options.batch_size, verbose=0, shuffle=True, **extra)
+    with filtered_stderr():  # TensorFlow's native lines about its input pipeline, as in models.training
+        model.fit([a[~stop_rows] for a in inputs], y[~stop_rows], sample_weight=sample_weight[~stop_rows],
+                  epochs=options.epochs, batch_size=options.batch_size, verbose=0, shuffle=True, **extra)
     fitted_dialogues = len({dialogues.dialogue.get(i) for i in ids if dialogues.dialogue.get(i)})
     return ContextModel(names, options, model, len(ids), fitted_dialogues, seed)
 

@@ -219,6 +219,31 @@ def test_saved_context_model_round_trips(tmp_path):
     assert sidecar["modality"] == "context" and sidecar["feature_settings"]["turns"] == 3
 
 
+def test_fitting_prints_no_native_tensorflow_lines():
+    """In a fresh process (TensorFlow logs some lines once per process), fitting the context model
+    leaves nothing on stderr: tf.data's native warnings about its graph are filtered as in training."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from tests.test_context import _conversation, _scores\n"
+        "from ensemble import context\n"
+        "rng = np.random.default_rng(3)\n"
+        "ids, y, dialogues = _conversation(10, 6, rng)\n"
+        "model = context.fit({'text': _scores(ids, rng, y)}, dict(zip(ids, y)), dialogues, [],\n"
+        "                    context.ContextOptions(turns=3, epochs=2))\n"
+        "print('fitted' if model is not None else 'none')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and done.stdout.strip() == "fitted", done.stderr[-2000:]
+    native = [line for line in done.stderr.splitlines() if re.match(r"[IWE]\d{4} ", line)]
+    assert not native, native
+
+
 def test_without_context_turns_it_is_the_soft_vote():
     """With no turns to read, the context model ranks the emotions as the soft vote of its models does."""
     from ensemble import context

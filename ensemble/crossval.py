@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 report = api.crossval(args.features, settings, modality_weights=args.modality_weights, report=None,
                                       progress=not args.quiet, folds_dir=args.report / "folds", stop=stop)
-                if stop.fired:  # the signal came during the last scoring, where its exception was lost
-                    raise KeyboardInterrupt
+                stop.raise_if_fired()  # a signal during the last scoring, where its exception was lost
             except KeyboardInterrupt:
                 return _interrupted(args.report, stop.exit_code)
             except Exception:

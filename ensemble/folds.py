@@ -61,10 +61,9 @@ def train_fold(fs: FeatureSet, fold: int, names: list[str], options: CrossvalOpt
 
 
 def _stop_if_asked(stop) -> None:
-    """KeyboardInterrupt once a stop signal was recorded: the handler's own exception can be lost
-    (raised inside a finalizer, or swallowed by TensorFlow's native code)."""
-    if stop is not None and stop.fired:
-        raise KeyboardInterrupt
+    """``stop.raise_if_fired()`` for a run that has StopSignals (None: nothing to obey)."""
+    if stop is not None:
+        stop.raise_if_fired()
 
 
 def _column(n: int, metrics: dict) -> dict:

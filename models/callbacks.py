@@ -74,4 +74,4 @@ class StopOnSignal(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.stop is not None and self.stop.fired:
             self.model.stop_training = True
-            raise KeyboardInterrupt
+            self.stop.raise_if_fired()

@@ -34,6 +34,12 @@ class StopSignals:
     def exit_code(self) -> int:
         return TERMINATED if self.received == signal.SIGTERM else INTERRUPTED
 
+    def raise_if_fired(self) -> None:
+        """KeyboardInterrupt if a stop signal was recorded: the handler's own exception can be lost
+        (raised inside a finalizer, or swallowed by TensorFlow's native code), the record is not."""
+        if self.fired:
+            raise KeyboardInterrupt
+
     def __call__(self, signum: int, frame: object) -> None:
         self.received = signum
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt

@@ -100,3 +100,29 @@ def test_stopping_the_workers_leaves_no_process_or_thread(tmp_path, stop):
     assert set(threading.enumerate()) == threads
     assert set(multiprocessing.active_children()) == children
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_a_worker_killed_while_sending_its_result_does_not_hang_the_pool():
+    """A worker terminated halfway through writing a result leaves half a message in the result
+    pipe; the pool's manager thread, reading it, must still end when the workers are stopped
+    (it waited for the missing bytes forever, and the thread outlived the interrupted run)."""
+    import multiprocessing
+    import os
+    import struct
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from preprocessing.features.audio_store import _stop_workers
+
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=1)
+    assert pool.submit(abs, -1).result() == 1
+    manager = pool._executor_manager_thread
+    # What a worker killed mid-send leaves: a header announcing 1,000 bytes, and 3 of them.
+    os.write(pool._result_queue._writer.fileno(), struct.pack("!i", 1000) + b"abc")
+    time.sleep(0.2)  # the manager is now blocked reading the rest
+    started = time.monotonic()
+    _stop_workers(pool, before, None)
+    assert not manager.is_alive()
+    assert time.monotonic() - started < 10
+    assert set(multiprocessing.active_children()) == before

@@ -195,16 +195,31 @@ def _stop_workers(pool: ProcessPoolExecutor, before: set, cache_dir: Path | None
     pipes while the interpreter exits, and Python 3.11's exit hook can then write to a closed
     pipe and print a traceback after the one-line message.
     """
-    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it, and the result queue
+    result_queue = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for child in set(multiprocessing.active_children()) - before:
         child.terminate()
     for child in set(multiprocessing.active_children()) - before:
         child.join(timeout=5)
+    _close_result_writer(result_queue)
     if manager is not None:  # with its workers gone it sees a broken pool and returns, in milliseconds
         manager.join(timeout=30)  # unless a loaded machine starves it: waiting is cheaper than the race
     if cache_dir is not None:  # a worker killed between opening and renaming its entry leaves a .tmp
         atomic.remove_leftovers(Path(cache_dir), recursive=True)
+
+
+def _close_result_writer(result_queue) -> None:
+    """Close this process's copy of the write end of the pool's result pipe (its workers are gone).
+
+    A worker terminated while sending a result leaves half a message in the pipe, and the
+    manager thread then waits for the rest forever: the parent's own copy of the write end
+    keeps the pipe open. With that copy closed, the wait ends in an EOF, which the manager
+    treats as a broken pool and shuts down.
+    """
+    writer = getattr(result_queue, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def extract_to_npy(

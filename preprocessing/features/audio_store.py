@@ -195,7 +195,8 @@ def _stop_workers(pool: ProcessPoolExecutor, before: set, cache_dir: Path | None
     pipes while the interpreter exits, and Python 3.11's exit hook can then write to a closed
     pipe and print a traceback after the one-line message.
     """
-    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it, and the result queue
+    # Taken before shutdown(), which drops the pool's references to both.
+    manager = getattr(pool, "_executor_manager_thread", None)
     result_queue = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for child in set(multiprocessing.active_children()) - before:

@@ -133,7 +133,14 @@ def file_sha256(path: Path) -> str:
 
 
 def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
-    """Write ``<name>.h5`` and ``<name>.json`` atomically (the old pair stays intact until both are ready)."""
+    """Write ``<name>.h5`` and ``<name>.json`` atomically (the old pair stays intact until both are ready).
+
+    A model trained in mixed precision is written as its float32 twin (``models.precision``), so
+    it loads and predicts on any machine.
+    """
+    from models.precision import float32_twin
+
+    model = float32_twin(model)
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(weights_dir, name)
@@ -229,16 +236,19 @@ def check_layers(path: Path) -> set[str]:
 
 
 def keras_operations(names: set[str]) -> dict:
-    """{name: class} of the Keras ops (``keras.src.ops.numpy``) among an architecture's class names.
+    """{name: class} of the Keras ops (``keras.src.ops.numpy`` and ``.core``) among an architecture's class names.
 
+    Masks add ops such as NotEqual and Any, mixed precision adds Cast (``models.precision``).
     Only Keras' own operation classes are returned (``check_layers`` has refused anything else);
     names of layers are left to Keras.
     """
     import keras
+    from keras.src.ops import core as keras_core
     from keras.src.ops import numpy as keras_numpy
     from keras.src.ops.operation import Operation
 
-    found = {name: getattr(keras_numpy, name, None) for name in names if not hasattr(keras.layers, name)}
+    found = {name: getattr(keras_numpy, name, None) or getattr(keras_core, name, None)
+             for name in names if not hasattr(keras.layers, name)}
     return {name: cls for name, cls in found.items() if isinstance(cls, type) and issubclass(cls, Operation)}
 
 
@@ -288,8 +298,8 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
         raise ModelFileError(f"{model_path}: missing (its sidecar {sidecar_path.name} is there)")
     if file_sha256(model_path) != sidecar["model_sha256"]:
         raise ModelFileError(f"{model_path}: does not match its sidecar {sidecar_path.name} (hash differs)")
-    # Keras 3 records mask computations (Embedding(mask_zero=True), Masking) as built-in op
-    # nodes such as NotEqual and Any, which its .h5 loader only finds when named.
+    # Keras 3 records mask computations (Embedding(mask_zero=True), Masking) and casts as built-in
+    # op nodes such as NotEqual, Any and Cast, which its .h5 loader only finds when named.
     operations = keras_operations(check_layers(model_path))
     try:
         model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)

@@ -10,6 +10,7 @@ from pathlib import Path
 from models.balance import BALANCE_METHODS
 from models.decision import PRIOR_SHIFTS
 from models.devices import STRATEGIES
+from models.precision import PRECISIONS
 from models.training import SMOKE_HYPER, VALIDATION  # noqa: F401 (SMOKE_HYPER re-exported: the tests' tiny models)
 from preprocessing import settings as run_settings
 
@@ -32,6 +33,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="tf.distribute strategy: auto (every GPU mirrored; several machines via TF_CONFIG; "
                         "else one device), mirrored, multi-worker, default (default: auto)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (mixed float16/float32 on a GPU, float32 on the CPU), mixed, float32; a model "
+                        "trained in mixed precision is saved computing in float32 (default: auto)")
     parser.add_argument("--members", type=members_arg, default="auto", metavar="N|auto",
                         help="networks trained with seeds seed, seed+1, ... and averaged in the saved model; auto: "
                         "enough to train on about 20,000 rows in all, 1 to 4 (default: the settings', auto)")
@@ -74,7 +78,7 @@ def flags(name: str) -> dict[str, str]:
     """Training flags -> their keys in the settings file."""
     return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
             "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
-            "strategy": "train.strategy", "members": "train.members", "refit": "train.refit",
+            "strategy": "train.strategy", "precision": "train.precision", "members": "train.members", "refit": "train.refit",
             "validation": "train.validation", "prior_shift": "train.prior_shift"}
 
 

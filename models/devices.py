@@ -1,4 +1,4 @@
-"""Seeding, devices and the ``tf.distribute`` strategy every model trains under.
+"""Seeding, devices, precision and the ``tf.distribute`` strategy every model trains under.
 
 ``strategy``:
 - ``"auto"`` (default): ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several
@@ -8,14 +8,16 @@
   is no GPU (how the tests exercise this path on a CPU split into two logical devices);
 - ``"multi-worker"``: ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` must be set);
 - ``"default"``: no distribution.
-On a GPU, mixed precision (float16 compute, float32 outputs) is on; on the CPU, ops are
-made deterministic so a seed reproduces a run.
+``precision``: see ``models.precision`` (by default mixed precision on a GPU). On the CPU, ops
+are made deterministic so a seed reproduces a run.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+
+from models.precision import policy_for
 
 STRATEGIES = ("auto", "mirrored", "multi-worker", "default")
 _BUILT: dict[str, object] = {}
@@ -26,10 +28,11 @@ class Devices:
     strategy: object  # tf.distribute.Strategy
     kind: str         # the strategy chosen
     gpus: int
+    policy: str = "float32"   # the Keras dtype policy models are built under
 
     def describe(self) -> dict:
         """What the sidecar records about the devices."""
-        return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "mixed_precision": bool(self.gpus),
+        return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "mixed_precision": self.policy != "float32",
                 "strategy": self.kind, "replicas": int(self.strategy.num_replicas_in_sync)}
 
 
@@ -52,8 +55,8 @@ def choose(strategy: str, gpus: int) -> str:
     return "mirrored" if gpus else "default"
 
 
-def configure(seed: int, strategy: str = "auto") -> Devices:
-    """Seed Python, NumPy and TensorFlow; set up the GPUs or determinism; build the strategy."""
+def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Devices:
+    """Seed Python, NumPy and TensorFlow; set up the GPUs, precision or determinism; build the strategy."""
     from models.native_logs import import_tensorflow
 
     tf = import_tensorflow()
@@ -61,15 +64,15 @@ def configure(seed: int, strategy: str = "auto") -> Devices:
 
     keras.utils.set_random_seed(seed)
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        for gpu in gpus:
-            try:
-                tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:  # already initialised by an earlier model of this process
-                pass
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    else:
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised by an earlier model of this process
+            pass
+    if not gpus:
         tf.config.experimental.enable_op_determinism()
+    policy = policy_for(precision, len(gpus))
+    keras.mixed_precision.set_global_policy(policy)
     kind = choose(strategy, len(gpus))
     if kind not in _BUILT:  # one per process: models trained one after another share its collectives
         if kind == "multi-worker":
@@ -79,4 +82,4 @@ def configure(seed: int, strategy: str = "auto") -> Devices:
             _BUILT[kind] = tf.distribute.MirroredStrategy(devices=devices)
         else:
             _BUILT[kind] = tf.distribute.get_strategy()
-    return Devices(_BUILT[kind], kind, len(gpus))
+    return Devices(_BUILT[kind], kind, len(gpus), policy)

@@ -44,6 +44,7 @@ class TrainOptions:
     seed: int | None = None           # None: the seed the features were prepared with
     test_fold: int | None = None      # None: the stored split; k: fold k is test (cross-validation)
     strategy: str = "auto"            # tf.distribute strategy: see models.devices
+    precision: str = "auto"           # "auto" (mixed on a GPU), "mixed" or "float32": see models.precision
     heads: tuple[str, ...] = ("emotion", "valence", "arousal")  # models.heads; emotion first; unrated ones are left out
     loss_weights: dict = field(default_factory=dict)  # {head: loss weight}; unnamed heads keep their default
     pretrain: str | None = None       # a dimension head trained alone first ("arousal", "valence"), then all heads
@@ -77,7 +78,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
         patience=train["patience"], min_epoch_rows=train["min_epoch_rows"], monitor=train["monitor"], balance=(train["balance"] or {}).get(name),
         seed=train["seed"],
-        strategy=train["strategy"], heads=tuple(train["heads"]), members=train["members"], refit=train["refit"],
+        strategy=train["strategy"], precision=train["precision"], heads=tuple(train["heads"]), members=train["members"], refit=train["refit"],
         validation=train["validation"],
         loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
         pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
@@ -91,7 +92,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     run = run_settings.for_features(fs.folder, None)
     train = run["train"]
     for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy",
-                "members", "refit", "validation", "pretrain_epochs", "prior_shift"):
+                "precision", "members", "refit", "validation", "pretrain_epochs", "prior_shift"):
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["loss_weights"] = dict(options.loss_weights)
@@ -111,7 +112,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     averages its members' outputs. ``stop``: the run's ``preprocessing.stopping.StopSignals``.
     """
     seed = fs.seed if options.seed is None else options.seed
-    devices = configure(seed, options.strategy)
+    devices = configure(seed, options.strategy, options.precision)
     method = options.balance or modality.default_balance
     asked = options
     pool_rows = len(fs.rows("train", options.test_fold)) + len(fs.rows("valid", options.test_fold))

@@ -40,6 +40,7 @@ def defaults() -> dict:
         },
         "train": {
             "epochs": 40, "patience": 8, "batch_size": 32, "learning_rate": 1e-3, "strategy": "auto",
+            "precision": "auto",     # mixed precision on a GPU, float32 on the CPU; or "mixed", "float32"
             "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
             "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
             "seed": None,  # None: the seed the features were prepared with

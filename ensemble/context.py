@@ -25,7 +25,7 @@ utterance flags. Positions without a turn are all zero.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +201,7 @@ class ContextModel:
     dialogues_fitted: int
     seed: int
     split_fingerprint: str = ""  # of the split whose validation outputs it learned from (set when saved or loaded)
+    devices: dict = field(default_factory=dict)  # models.devices' description of where it was fitted
 
     def probabilities(self, scores: Mapping[str, ModelScores], ids: Sequence[str], dialogues: Dialogues,
                       context_ids: Sequence[str] | None = None) -> np.ndarray:
@@ -224,7 +225,7 @@ class ContextModel:
                 "state": {}, "split_fingerprint": split_fingerprint, "seed": self.seed,
                 "balance": {"method": "class-weight"},
                 "training": {"fitted_on": self.fitted_on, "dialogues": self.dialogues_fitted,
-                             "inputs": "held-out validation outputs of the modality models"},
+                             "inputs": "held-out validation outputs of the modality models", **self.devices},
                 "metrics": {}, "packages": package_versions(["tensorflow", "keras", "numpy"])}
 
 
@@ -246,7 +247,7 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
     y = np.asarray([labels[i] for i in ids])
     if len(ids) < 20 or len(np.unique(y)) < 2 or not dialogues.has_dialogues():
         return None
-    configure(seed)
+    devices = configure(seed)
     import keras
 
     vectors = turn_vectors(validation, ids, names)
@@ -271,7 +272,7 @@ def fit(validation: Mapping[str, ModelScores], labels: Mapping[str, int], dialog
         model.fit([a[~stop_rows] for a in inputs], y[~stop_rows], sample_weight=sample_weight[~stop_rows],
                   epochs=options.epochs, batch_size=options.batch_size, verbose=0, shuffle=True, **extra)
     fitted_dialogues = len({dialogues.dialogue.get(i) for i in ids if dialogues.dialogue.get(i)})
-    return ContextModel(names, options, model, len(ids), fitted_dialogues, seed)
+    return ContextModel(names, options, model, len(ids), fitted_dialogues, seed, devices=devices.describe())
 
 
 def save(context: ContextModel, weights_dir: Path, split_fingerprint: str) -> Path:

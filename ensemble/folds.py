@@ -114,9 +114,9 @@ def run_crossval(fs: FeatureSet, options: CrossvalOptions, kept=None, stop=None)
     fold already there from an interrupted run of the same setting is taken, not trained again.
     ``stop``: the run's ``preprocessing.stopping.StopSignals``; KeyboardInterrupt once one fired.
     """
-    from models.native_logs import import_tensorflow
+    from models.native_logs import import_backend
 
-    import_tensorflow()
+    import_backend()
     import keras
     from tqdm import tqdm
 

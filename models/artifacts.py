@@ -56,7 +56,8 @@ class Inference:
     """Batched inference of one Keras model through one compiled call.
 
     Keras' ``predict`` sets up a data pipeline on every call, which dominates the latency of
-    predicting one utterance; a ``tf.function`` of the forward pass, built once, does not.
+    predicting one utterance; a ``tf.function`` of the forward pass, built once, does not
+    (under another Keras backend, its compiled ``predict_on_batch``).
     """
 
     def __init__(self, model):
@@ -69,20 +70,30 @@ class Inference:
 
     def outputs(self, inputs: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
         """Model inputs (n, ...) -> every head's output, in the model's output order, float32."""
-        import tensorflow as tf
-
         if len(inputs) == 0:
             return [np.zeros((0, int(o.shape[-1])), np.float32) for o in self.model.outputs]
         first = self._call is None
         if first:
-            quiet_retracing_warning()
-            self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+            self._call = self._compiled()
         with filtered_stderr() if first else nullcontext():  # the first call compiles, and TensorFlow logs about its kernels
             batches = []
             for i in range(0, len(inputs), batch_size):
-                out = self._call(tf.convert_to_tensor(inputs[i : i + batch_size]))
-                batches.append([o.numpy() for o in out] if isinstance(out, (list, tuple)) else [out.numpy()])
+                out = self._call(inputs[i : i + batch_size])
+                batches.append([np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)])
         return [np.concatenate(parts, axis=0).astype(np.float32, copy=False) for parts in zip(*batches)]
+
+    def _compiled(self):
+        """A batch (b, ...) -> the model's outputs, compiled once: a ``tf.function`` under TensorFlow,
+        Keras' own compiled predict step (``predict_on_batch``) under another backend."""
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return self.model.predict_on_batch
+        import tensorflow as tf
+
+        quiet_retracing_warning()
+        forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        return lambda batch: forward(tf.convert_to_tensor(batch))
 
 
 @dataclass
@@ -285,9 +296,9 @@ def load_sidecar(weights_dir: Path, name: str) -> dict:
 
 def load(weights_dir: Path, name: str) -> TrainedModel:
     """Load ``<name>.h5`` with its sidecar, checking schema, hash and layers first."""
-    from models.native_logs import import_tensorflow
+    from models.native_logs import import_backend
 
-    import_tensorflow()
+    import_backend()
     import keras
 
     weights_dir = Path(weights_dir)
@@ -302,7 +313,8 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
     # op nodes such as NotEqual, Any and Cast, which its .h5 loader only finds when named.
     operations = keras_operations(check_layers(model_path))
     try:
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)
+        with filtered_stderr():  # under another backend, Keras' .h5 reader still imports TensorFlow when installed
+            model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)
     except Exception as exc:  # a file that passed the checks but still fails inside Keras
         raise ModelFileError(f"{model_path}: Keras could not load it ({type(exc).__name__}: {exc})") from None
     return TrainedModel(model_path, sidecar, model)

@@ -10,11 +10,15 @@
 - ``"default"``: no distribution.
 ``precision``: see ``models.precision`` (by default mixed precision on a GPU). On the CPU, ops
 are made deterministic so a seed reproduces a run.
+
+Under another Keras backend (``KERAS_BACKEND=jax`` or ``torch``) a model trains on one device,
+the first GPU when there is one; the ``tf.distribute`` strategies are TensorFlow's alone.
 """
 from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from models.precision import policy_for
@@ -25,15 +29,26 @@ _BUILT: dict[str, object] = {}
 
 @dataclass
 class Devices:
-    strategy: object  # tf.distribute.Strategy
+    strategy: object  # tf.distribute.Strategy, or OneDevice under another backend
     kind: str         # the strategy chosen
     gpus: int
     policy: str = "float32"   # the Keras dtype policy models are built under
+    backend: str = "tensorflow"
 
     def describe(self) -> dict:
         """What the sidecar records about the devices."""
-        return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "mixed_precision": self.policy != "float32",
-                "strategy": self.kind, "replicas": int(self.strategy.num_replicas_in_sync)}
+        return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "backend": self.backend,
+                "mixed_precision": self.policy != "float32", "strategy": self.kind,
+                "replicas": int(self.strategy.num_replicas_in_sync)}
+
+
+class OneDevice:
+    """The strategy stand-in under a backend other than TensorFlow: one device, no replicas."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return nullcontext()
 
 
 def _multi_worker_config() -> bool:
@@ -44,10 +59,15 @@ def _multi_worker_config() -> bool:
     return sum(len(v) for v in cluster.values() if isinstance(v, list)) > 1
 
 
-def choose(strategy: str, gpus: int) -> str:
+def choose(strategy: str, gpus: int, backend: str = "tensorflow") -> str:
     """The strategy ``strategy`` resolves to on a machine with ``gpus`` GPUs."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if backend != "tensorflow":
+        if strategy in ("mirrored", "multi-worker"):
+            raise ValueError(f"strategy {strategy!r} is a tf.distribute strategy; under the Keras {backend} backend "
+                             "a model trains on one device: use auto or default")
+        return "default"
     if strategy != "auto":
         return strategy
     if _multi_worker_config():
@@ -56,13 +76,21 @@ def choose(strategy: str, gpus: int) -> str:
 
 
 def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Devices:
-    """Seed Python, NumPy and TensorFlow; set up the GPUs, precision or determinism; build the strategy."""
-    from models.native_logs import import_tensorflow
+    """Seed Python, NumPy and the backend; set up the GPUs, precision or determinism; build the strategy."""
+    from models.native_logs import import_backend
 
-    tf = import_tensorflow()
+    backend = import_backend()
     import keras
 
     keras.utils.set_random_seed(seed)
+    if backend != "tensorflow":
+        gpus = _accelerators(backend)
+        kind = choose(strategy, gpus, backend)
+        policy = policy_for(precision, gpus)
+        keras.mixed_precision.set_global_policy(policy)
+        return Devices(OneDevice(), kind, gpus, policy, backend)
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
@@ -82,4 +110,17 @@ def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Dev
             _BUILT[kind] = tf.distribute.MirroredStrategy(devices=devices)
         else:
             _BUILT[kind] = tf.distribute.get_strategy()
-    return Devices(_BUILT[kind], kind, len(gpus), policy)
+    return Devices(_BUILT[kind], kind, len(gpus), policy, backend)
+
+
+def _accelerators(backend: str) -> int:
+    """GPUs the Keras ``backend`` (jax or torch) computes on; 0 for the CPU."""
+    if backend == "jax":
+        import jax
+
+        return sum(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return 0

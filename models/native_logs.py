@@ -48,13 +48,20 @@ def filtered_stderr() -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def import_tensorflow():
-    """``import tensorflow`` (and its device probe) without the native start-up lines."""
-    with filtered_stderr():
-        import tensorflow as tf
+def import_backend() -> str:
+    """Import Keras and its backend without the native start-up lines; returns the backend's name.
 
-        tf.config.list_physical_devices("GPU")
-    return tf
+    Under TensorFlow (the default backend) this includes its device probe, which logs too.
+    """
+    with filtered_stderr():
+        import keras
+
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+    return backend
 
 
 class _RetracingFilter:

@@ -29,7 +29,7 @@ for name, modality in MODALITIES.items():
     probabilities = result.inference(modality.inputs(fs, rows, result.sidecar["state"]))
     policies = sorted({layer.dtype_policy.name for member in result.model.layers for layer in getattr(member, "layers", [member])})
     out[name] = {"rows": rows.tolist(), "probabilities": probabilities.tolist(), "policies": policies,
-                 "training": {k: result.sidecar["training"][k] for k in ("mixed_precision", "precision")}}
+                 "training": {k: result.sidecar["training"][k] for k in ("mixed_precision", "precision", "backend")}}
 print(json.dumps(out))
 """
 
@@ -61,7 +61,7 @@ def test_a_model_trained_in_mixed_precision_is_saved_in_float32_and_loads(tiny_f
 
     for name, row in trained.items():
         assert "mixed_float16" in row["policies"], (name, row["policies"])  # it really trained in mixed precision
-        assert row["training"] == {"mixed_precision": True, "precision": "mixed"}
+        assert row["training"] == {"mixed_precision": True, "precision": "mixed", "backend": "tensorflow"}
         loaded = artifacts.load(tmp_path, name)
         policies = {layer.dtype_policy.name for member in loaded.model.layers for layer in getattr(member, "layers", [member])}
         assert policies == {"float32"}, (name, policies)

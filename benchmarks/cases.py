@@ -141,6 +141,31 @@ def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None =
             "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
 
 
+def network_speed(batch: int, precision: str, rows: int = 10_000, repeats: int = 3) -> dict:
+    """The audio network alone (default builder) trained on random 300 x 80 maps whose last 80
+    frames are padding, ``rows`` maps per epoch, under ``precision`` ("float32" or "mixed"), on
+    the device the Keras backend picks; seconds of each timed epoch (one untimed epoch first)."""
+    import keras
+
+    from models.devices import configure
+    from models.modalities.wav import build_wav_model
+
+    devices = configure(0, precision=precision)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, 300, 80), dtype=np.float32)
+    x[:, 220:] = 0.0
+    y = rng.integers(0, 7, rows)
+    model = build_wav_model(300, 80)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # traces and compiles every batch shape
+    seconds = []
+    for _ in range(repeats):
+        with stopwatch() as t:
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        seconds.append(t.wall)
+    return {"epoch_seconds": seconds, **devices.describe()}
+
+
 def crossval_fold(features: str, fold: int) -> dict:
     """One fold of ensemble/crossval.py's work with the default settings: train the three models
     (test = ``fold``), vote, score; seconds per model and in all, members and epochs."""
@@ -287,7 +312,7 @@ def _tone_file() -> str:
     return str(path)
 
 
-CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, crossval_fold,
+CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, network_speed, crossval_fold,
                                    train_weights, predict_latency, page_latency)}
 
 

@@ -45,16 +45,17 @@ def float32_twin(model):
     return twin
 
 
-def _is_policy(node: dict) -> bool:
-    return node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict)
+def _is_half_policy(node: dict) -> bool:
+    """True for the config of a mixed or half-precision Keras dtype policy."""
+    if node.get("class_name") != "DTypePolicy" or not isinstance(node.get("config"), dict):
+        return False
+    name = str(node["config"].get("name", ""))
+    return name.startswith("mixed_") or name in _HALF
 
 
 def _has_half(node) -> bool:
     if isinstance(node, dict):
-        if _is_policy(node):
-            name = str(node["config"].get("name", ""))
-            return name.startswith("mixed_") or name in _HALF
-        if node.get("dtype") in _HALF:
+        if _is_half_policy(node) or node.get("dtype") in _HALF:
             return True
         return any(_has_half(value) for value in node.values())
     if isinstance(node, list):
@@ -67,11 +68,8 @@ def _as_float32(node):
     bfloat16 dtype (the ``Cast`` operations mixed precision inserts, the recorded tensors), float32;
     nested models' compile settings (their losses) are left out."""
     if isinstance(node, dict):
-        if _is_policy(node):
-            name = str(node["config"].get("name", ""))
-            if name.startswith("mixed_") or name in _HALF:
-                return {**node, "config": {**node["config"], "name": "float32"}}
-            return node
+        if _is_half_policy(node):
+            return {**node, "config": {**node["config"], "name": "float32"}}
         return {key: ("float32" if key == "dtype" and value in _HALF else _as_float32(value))
                 for key, value in node.items() if key != "compile_config"}  # the twin only predicts
     if isinstance(node, list):

@@ -83,12 +83,16 @@ def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Dev
     import keras
 
     keras.utils.set_random_seed(seed)
-    if backend != "tensorflow":
-        gpus = _accelerators(backend)
-        kind = choose(strategy, gpus, backend)
-        policy = policy_for(precision, gpus)
-        keras.mixed_precision.set_global_policy(policy)
-        return Devices(OneDevice(), kind, gpus, policy, backend)
+    gpus = _accelerators(backend)
+    policy = policy_for(precision, gpus)
+    kind = choose(strategy, gpus, backend)
+    keras.mixed_precision.set_global_policy(policy)
+    built = _tf_strategy(kind) if backend == "tensorflow" else OneDevice()
+    return Devices(built, kind, gpus, policy, backend)
+
+
+def _tf_strategy(kind: str):
+    """Memory growth on the GPUs (determinism without one), and the ``tf.distribute`` strategy ``kind``."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -99,9 +103,6 @@ def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Dev
             pass
     if not gpus:
         tf.config.experimental.enable_op_determinism()
-    policy = policy_for(precision, len(gpus))
-    keras.mixed_precision.set_global_policy(policy)
-    kind = choose(strategy, len(gpus))
     if kind not in _BUILT:  # one per process: models trained one after another share its collectives
         if kind == "multi-worker":
             _BUILT[kind] = tf.distribute.MultiWorkerMirroredStrategy()
@@ -110,11 +111,15 @@ def configure(seed: int, strategy: str = "auto", precision: str = "auto") -> Dev
             _BUILT[kind] = tf.distribute.MirroredStrategy(devices=devices)
         else:
             _BUILT[kind] = tf.distribute.get_strategy()
-    return Devices(_BUILT[kind], kind, len(gpus), policy, backend)
+    return _BUILT[kind]
 
 
 def _accelerators(backend: str) -> int:
-    """GPUs the Keras ``backend`` (jax or torch) computes on; 0 for the CPU."""
+    """GPUs the Keras ``backend`` computes on; 0 for the CPU."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return len(tf.config.list_physical_devices("GPU"))
     if backend == "jax":
         import jax
 

@@ -29,18 +29,15 @@ def policy_for(precision: str, gpus: int) -> str:
     return "float32"
 
 
-def uses_half_precision(model) -> bool:
-    """True when any layer of ``model`` (nested models included) computes in float16 or bfloat16."""
-    return _has_half(model.get_config())
-
-
 def float32_twin(model):
     """``model`` rebuilt from its architecture with every half-precision dtype set to float32,
     carrying the same weights (mixed precision keeps its weights in float32, so none is rounded).
-    A model that is float32 already is returned as it is."""
-    if not uses_half_precision(model):
+    A model that is float32 already (no layer, nested models included, in float16 or bfloat16)
+    is returned as it is."""
+    config = model.get_config()
+    if not _has_half(config):
         return model
-    twin = model.__class__.from_config(_as_float32(model.get_config()))
+    twin = model.__class__.from_config(_as_float32(config))
     twin.set_weights(model.get_weights())
     return twin
 

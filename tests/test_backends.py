@@ -2,16 +2,10 @@
 and predicts the same under TensorFlow."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.python_scripts import run_json
 
 TRAIN_UNDER_JAX = """
 import json, sys
@@ -49,11 +43,7 @@ def test_a_model_trained_under_jax_loads_and_predicts_the_same_under_tensorflow(
     from models.modalities import MODALITIES
     from preprocessing.storage.feature_store import FeatureSet
 
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    result = subprocess.run([sys.executable, "-c", TRAIN_UNDER_JAX, str(tiny_features), str(tmp_path)], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    trained = json.loads(result.stdout.strip().splitlines()[-1])
+    trained = run_json(TRAIN_UNDER_JAX, tiny_features, tmp_path, env={"KERAS_BACKEND": "jax"})
     assert trained["backend"] == "jax"
     fs = FeatureSet.load(tiny_features)
     for name in ("text", "bio"):

@@ -1,15 +1,10 @@
 """Mixed precision (a GPU's default): the saved model computes in float32 and loads anywhere."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.python_scripts import run_json
 
 # Trains each modality in mixed precision on the CPU (the path a GPU takes by default), two
 # members averaged, saves it, and prints what the in-memory model predicts for a few test rows.
@@ -52,10 +47,7 @@ def test_a_model_trained_in_mixed_precision_is_saved_in_float32_and_loads(tiny_f
     from models import artifacts
     from preprocessing.storage.feature_store import FeatureSet
 
-    result = subprocess.run([sys.executable, "-c", TRAIN_MIXED, str(tiny_features), str(tmp_path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    trained = json.loads(result.stdout.strip().splitlines()[-1])
+    trained = run_json(TRAIN_MIXED, tiny_features, tmp_path, timeout=900)
     fs = FeatureSet.load(tiny_features)
     from models.modalities import MODALITIES
 

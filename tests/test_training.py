@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.python_scripts import run_json
 
 TWO_LOGICAL_CPUS = """
 import json, sys
@@ -34,10 +31,7 @@ print(json.dumps(out))
 
 def test_mirrored_strategy_trains_every_modality_on_two_logical_cpus(tiny_features):
     """The tf.distribute path, exercised here by splitting the CPU into two logical devices."""
-    result = subprocess.run([sys.executable, "-c", TWO_LOGICAL_CPUS, str(tiny_features)], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_json(TWO_LOGICAL_CPUS, tiny_features)
     assert set(out) == {"wav", "text", "bio"}
     for name, row in out.items():
         assert row["strategy"] == "mirrored" and row["replicas"] == 2 and row["device"] == "CPU", (name, row)

@@ -165,7 +165,7 @@ def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
     try:
         with atomic.atomic_path(target, suffix=".tmp.h5") as tmp:  # Keras picks the format by the suffix
             with _without_legacy_format_warning():
-                model.save(tmp)
+                model.save(tmp, include_optimizer=False)  # an inference file: no training state
             sidecar = {**sidecar, "model_sha256": file_sha256(tmp)}
             validate_sidecar(sidecar, weights_dir / f"{name}.json")
             atomic.write_json(weights_dir / f"{name}.json", sidecar)
@@ -175,9 +175,8 @@ def save(model, sidecar: dict, weights_dir: Path, name: str) -> Path:
 
 
 def expected_h5_bytes(model) -> int:
-    """Bytes the model's ``.h5`` will take, about: its weights, the optimizer state, 256 KiB of metadata."""
-    variables = list(model.weights) + list(getattr(getattr(model, "optimizer", None), "variables", []) or [])
-    return sum(int(np.prod(v.shape)) * np.dtype(str(getattr(v, "dtype", "float32"))).itemsize for v in variables) + (256 << 10)
+    """Bytes the model's ``.h5`` will take, about: its weights and 256 KiB of metadata."""
+    return sum(int(np.prod(v.shape)) * np.dtype(str(getattr(v, "dtype", "float32"))).itemsize for v in model.weights) + (256 << 10)
 
 
 @contextmanager

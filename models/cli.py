@@ -49,6 +49,10 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                         help="tune: shift each network's emotion logits by tau x log(class prior), tau chosen on its "
                         "own validation rows for macro-F1 (favours rare classes when that helps); off: no shift "
                         "(default: off)")
+    parser.add_argument("--ema", type=momentum_arg, default=None, metavar="MOMENTUM",
+                        help="keep an exponential moving average of the weights with this momentum (such as 0.99) "
+                        "and validate, keep and save it instead of the last weights; 0: off (default: the "
+                        "settings', 0.99 for wav, 0 for text and bio)")
     run_settings.add_option(parser)
     parser.add_argument("--smoke", action="store_true", help="tiny run for checks: one small network, 2 epochs")
     return parser
@@ -69,6 +73,17 @@ def members_arg(value: str) -> int | str:
     return number
 
 
+def momentum_arg(value: str) -> float:
+    """--ema: a number from 0 (off) up to, not including, 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a momentum from 0 (off) up to, not including, 1, not {value!r}")
+    return number
+
+
 def _interrupted(weights: Path, name: str, code: int) -> int:
     print(f"interrupted: nothing saved; {weights / name}.h5 and its sidecar are as they were", file=sys.stderr)
     return code
@@ -79,7 +94,8 @@ def flags(name: str) -> dict[str, str]:
     return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
             "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
             "strategy": "train.strategy", "precision": "train.precision", "members": "train.members", "refit": "train.refit",
-            "validation": "train.validation", "prior_shift": "train.prior_shift"}
+            "validation": "train.validation", "prior_shift": "train.prior_shift",
+            "ema": f"train.ema.{name}"}
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

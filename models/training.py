@@ -54,6 +54,7 @@ class TrainOptions:
     validation: str = "fixed"         # "fixed": every member stops on the validation split; "rotate": see member_splits
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
     prior_shift: str = "off"          # "tune": each member's class-prior logit shift chosen on its validation rows
+    ema: float = 0.0                  # > 0: validate, keep and save the moving average of the weights (this momentum)
     verbose: bool = True
 
 
@@ -82,7 +83,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         validation=train["validation"],
         loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
         pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
-        prior_shift=train["prior_shift"],
+        prior_shift=train["prior_shift"], ema=float((train["ema"] or {}).get(name) or 0.0),
     )
     return TrainOptions(**{**values, **overrides})
 
@@ -99,6 +100,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     train["pretrain"] = {**(train["pretrain"] or {}), name: options.pretrain}
     train["balance"] = {**(train["balance"] or {}), name: options.balance}
     train["hyper"] = {**(train["hyper"] or {}), name: options.hyper}
+    train["ema"] = {**(train["ema"] or {}), name: options.ema}
     return run
 
 
@@ -121,6 +123,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
     if options.prior_shift not in decision.PRIOR_SHIFTS:
         raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
+    if not (isinstance(options.ema, (int, float)) and 0.0 <= options.ema < 1.0):
+        raise ValueError(f"ema {options.ema!r}: expected a momentum from 0 (off) up to, not including, 1")
     if options.refit and options.validation == "rotate" and options.members > 1:
         raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
@@ -395,6 +399,9 @@ class _Fit:
         self._compile(model, [head.loss_weight for head in heads])
         log_epochs = EpochLog(name if validation else f"{name} refit", epochs, options.verbose)
         callbacks, validation_data, early_stopping = [log_epochs, StopOnSignal(self.stop)], None, None
+        # With a weight average, every epoch ends with the averaged weights in the model (for validation,
+        # early stopping and the weights kept) and the next begins with the trained ones back.
+        ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if options.ema else []
         if validation is not None:
             x_valid, y_valid, valid_rows = validation
             by_loss = options.monitor == "loss"
@@ -406,6 +413,7 @@ class _Fit:
             if by_loss:
                 validation_data = (x_valid, y_valid if len(heads) == 1 else tuple(
                     [y_valid] + [h.targets(fs, valid_rows) for h in heads[1:]]))
+        callbacks = ema + callbacks
         batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size,
                                 balanced=self.method == "balanced-batches", min_rows=options.min_epoch_rows,
                                 seed=seed, sample_weight=sample_weight)
@@ -423,7 +431,9 @@ class _Fit:
 
         with self.devices.strategy.scope():
             losses = [head.loss() for head in self.heads]
-            model.compile(optimizer=keras.optimizers.Adam(self.options.learning_rate),
+            optimizer = keras.optimizers.Adam(self.options.learning_rate, use_ema=self.options.ema > 0,
+                                              ema_momentum=self.options.ema or 0.99)
+            model.compile(optimizer=optimizer,
                           loss=losses[0] if len(self.heads) == 1 else losses,
                           loss_weights=None if len(self.heads) == 1 else loss_weights)
 

@@ -54,6 +54,9 @@ def defaults() -> dict:
             "pretrain_epochs": 10,
             "balance": {"wav": None, "text": None, "bio": None},  # None: the modality's default
             "hyper": {"wav": {}, "text": {}, "bio": {}},           # model-builder keyword arguments
+            # Momentum of a moving average of the weights that is validated, kept and saved (0: off).
+            # Off where a network peaks within a few hundred steps (the text model): the average lags.
+            "ema": {"wav": 0.99, "text": 0.0, "bio": 0.0},
         },
         # Conversation context (ensemble/context.py): turns before (and with "both" also after) an utterance.
         "context": {"turns": 4, "direction": "past", "epochs": 60},

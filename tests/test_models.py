@@ -210,6 +210,13 @@ def test_training_cli_smoke(features, tmp_path, capsys):
     assert main("bio", ["--features", str(features.folder), "--weights", str(tmp_path), "--smoke"]) == 0
     out = capsys.readouterr().out
     assert "macro-F1" in out and "majority" in out and (tmp_path / "bio.h5").exists()
+    # a weight average, asked for on the command line, is recorded and saved as every model is
+    assert main("bio", ["--features", str(features.folder), "--weights", str(tmp_path), "--smoke", "--ema", "0.9"]) == 0
+    assert artifacts.load(tmp_path, "bio").sidecar["training"]["ema"] == 0.9
+    for bad in ("1", "-0.1", "high"):
+        with pytest.raises(SystemExit):
+            main("bio", ["--features", str(features.folder), "--weights", str(tmp_path), "--smoke", "--ema", bad])
+    assert "momentum from 0 (off) up to, not including, 1" in capsys.readouterr().err
     assert main("wav", ["--features", str(tmp_path / "nowhere"), "--weights", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
 

@@ -54,12 +54,14 @@ def test_strategy_choice(monkeypatch):
         choose("tpu", gpus=0)
 
 
-def test_early_stopping_restores_the_best_validation_epoch(tiny_fs):
-    """EarlyStopping on val_macro_f1: the kept weights score the best epoch's validation F1."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_early_stopping_restores_the_best_validation_epoch(tiny_fs, ema):
+    """EarlyStopping on val_macro_f1: the kept weights score the best epoch's validation F1 (with a
+    weight average, the validation and the kept weights are both the average's)."""
     from models.modalities import MODALITIES
     from models.training import TrainOptions, train_modality
 
-    options = TrainOptions(epochs=12, patience=3, hyper={"hidden": (16,)}, verbose=False)
+    options = TrainOptions(epochs=12, patience=3, hyper={"hidden": (16,)}, verbose=False, ema=ema)
     result = train_modality(MODALITIES["bio"], tiny_fs, options, None)
     training = result.sidecar["training"]
     scores = [row["valid_macro_f1"] for row in training["history"]]
@@ -68,6 +70,21 @@ def test_early_stopping_restores_the_best_validation_epoch(tiny_fs):
     assert result.sidecar["metrics"]["valid"]["macro_f1"] == pytest.approx(scores[best], abs=1e-5)
     stopped_early = len(scores) < options.epochs
     assert not stopped_early or len(scores) - (best + 1) == options.patience
+
+
+def test_weight_average_changes_what_is_validated_not_how_the_network_trains(tiny_fs):
+    """The same seed with and without ``ema``: the same training losses (the average only watches
+    the weights), other validation scores (the average is what is validated)."""
+    from models.modalities import MODALITIES
+    from models.training import TrainOptions, train_modality
+
+    runs = [train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=4, patience=10, hyper={"hidden": (16,)},
+                                                                     verbose=False, ema=ema), None)
+            for ema in (0.0, 0.9)]
+    plain, averaged = ([row for row in r.sidecar["training"]["history"]] for r in runs)
+    assert [r["loss"] for r in plain] == pytest.approx([r["loss"] for r in averaged], rel=1e-5)
+    assert [r["valid_macro_f1"] for r in plain] != [r["valid_macro_f1"] for r in averaged]
+    assert runs[1].sidecar["training"]["ema"] == 0.9
 
 
 def test_epoch_log_prints_one_line_per_epoch(tiny_fs, capsys):

@@ -216,7 +216,10 @@ class ContextModel:
             raise ValueError(f"context model: segment {unscored[0]!r} was scored by none of {', '.join(self.names)}")
         x = windows(vectors, ids, dialogues, self.options)
         own = np.stack([vectors[str(i)] for i in ids])
-        return np.asarray(self.model.predict(model_inputs(x, own), verbose=0, batch_size=256), dtype=np.float64)
+        from models.native_logs import filtered_stderr
+
+        with filtered_stderr():  # Keras' predict builds an input pipeline, and TensorFlow logs about it natively
+            return np.asarray(self.model.predict(model_inputs(x, own), verbose=0, batch_size=256), dtype=np.float64)
 
     def sidecar(self, split_fingerprint: str) -> dict:
         """What saving needs beside the .h5 (the schema of models.artifacts, modality "context")."""

@@ -219,9 +219,10 @@ def test_saved_context_model_round_trips(tmp_path):
     assert sidecar["modality"] == "context" and sidecar["feature_settings"]["turns"] == 3
 
 
-def test_fitting_prints_no_native_tensorflow_lines():
-    """In a fresh process (TensorFlow logs some lines once per process), fitting the context model
-    leaves nothing on stderr: tf.data's native warnings about its graph are filtered as in training."""
+def test_fitting_and_predicting_print_no_native_tensorflow_lines():
+    """In a fresh process (TensorFlow logs some lines once per process), fitting the context model and
+    predicting with it leave nothing on stderr: tf.data's native warnings about its graph are filtered
+    as in training."""
     import os
     import subprocess
     import sys
@@ -234,6 +235,8 @@ def test_fitting_prints_no_native_tensorflow_lines():
         "ids, y, dialogues = _conversation(10, 6, rng)\n"
         "model = context.fit({'text': _scores(ids, rng, y)}, dict(zip(ids, y)), dialogues, [],\n"
         "                    context.ContextOptions(turns=3, epochs=2))\n"
+        "scores = {'text': _scores(ids, rng, y)}\n"
+        "assert model.probabilities(scores, ids, dialogues).shape == (len(ids), 7)\n"
         "print('fitted' if model is not None else 'none')\n"
     )
     root = Path(__file__).resolve().parents[1]

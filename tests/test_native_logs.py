@@ -19,3 +19,29 @@ def test_filtered_stderr_keeps_other_lines(capfd):
         os.write(2, b"I0000 00:00:1.5   1 port.cc:1] chatter\n")
         os.write(2, b"a real problem\n")
     assert capfd.readouterr().err == "a real problem\n"
+
+
+def test_a_crossvalidation_prints_no_native_tensorflow_lines(tmp_path):
+    """The whole command in a fresh process, TensorFlow's own logging fully on: training, voting, the
+    stacked fusion and the context model of a fold leave no native line on the terminal. (The corpus
+    has enough validation turns for a context model, which the session's tiny corpus has not.)"""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from preprocessing.demo_corpus.writer import generate_demo
+    from preprocessing.features.audio import AudioSettings
+    from preprocessing.pipeline import PrepareOptions, prepare
+
+    corpus = generate_demo(tmp_path / "corpus", sessions=5, segments_per_session=24)
+    tiny_features = tmp_path / "features"
+    prepare(corpus, tiny_features, PrepareOptions(workers=1, progress=False, audio=AudioSettings(max_frames=100)))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "ensemble/crossval.py", "--smoke", "--first-folds", "1", "--features",
+                           str(tiny_features), "--report", str(tmp_path / "report")], cwd=root, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    native = [line for line in done.stderr.replace("\r", "\n").splitlines() if re.search(r"[IWE]\d{4} \d\d:", line)]
+    assert not native, native

@@ -36,11 +36,11 @@ def test_a_crossvalidation_prints_no_native_tensorflow_lines(tmp_path):
     from preprocessing.pipeline import PrepareOptions, prepare
 
     corpus = generate_demo(tmp_path / "corpus", sessions=5, segments_per_session=24)
-    tiny_features = tmp_path / "features"
-    prepare(corpus, tiny_features, PrepareOptions(workers=1, progress=False, audio=AudioSettings(max_frames=100)))
+    features = tmp_path / "features"
+    prepare(corpus, features, PrepareOptions(workers=1, progress=False, audio=AudioSettings(max_frames=100)))
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "ensemble/crossval.py", "--smoke", "--first-folds", "1", "--features",
-                           str(tiny_features), "--report", str(tmp_path / "report")], cwd=root, capture_output=True,
+                           str(features), "--report", str(tmp_path / "report")], cwd=root, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
     assert done.returncode == 0, done.stderr[-2000:]
     native = [line for line in done.stderr.replace("\r", "\n").splitlines() if re.search(r"[IWE]\d{4} \d\d:", line)]

@@ -11,7 +11,7 @@ from models.balance import BALANCE_METHODS
 from models.decision import PRIOR_SHIFTS
 from models.devices import STRATEGIES
 from models.precision import PRECISIONS
-from models.training import SMOKE_HYPER, VALIDATION  # noqa: F401 (SMOKE_HYPER re-exported: the tests' tiny models)
+from models.training import EMA_RULE, SMOKE_HYPER, VALIDATION, check_ema  # noqa: F401 (SMOKE_HYPER re-exported: the tests' tiny models)
 from preprocessing import settings as run_settings
 
 
@@ -74,14 +74,11 @@ def members_arg(value: str) -> int | str:
 
 
 def momentum_arg(value: str) -> float:
-    """--ema: a number from 0 (off) up to, not including, 1."""
+    """--ema: ``models.training.check_ema``'s rule, as an argparse type."""
     try:
-        number = float(value)
+        return check_ema(float(value))
     except ValueError:
-        number = -1.0
-    if not 0.0 <= number < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a momentum from 0 (off) up to, not including, 1, not {value!r}")
-    return number
+        raise argparse.ArgumentTypeError(f"{EMA_RULE}, not {value!r}") from None
 
 
 def _interrupted(weights: Path, name: str, code: int) -> int:

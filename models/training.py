@@ -123,8 +123,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
     if options.prior_shift not in decision.PRIOR_SHIFTS:
         raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
-    if not (isinstance(options.ema, (int, float)) and 0.0 <= options.ema < 1.0):
-        raise ValueError(f"ema {options.ema!r}: expected a momentum from 0 (off) up to, not including, 1")
+    check_ema(options.ema)
     if options.refit and options.validation == "rotate" and options.members > 1:
         raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
@@ -250,6 +249,16 @@ def _report(name: str, options: TrainOptions, members: list, rows: dict, metrics
         format_report(f"validation ({metrics['valid']['n']} segments{kind})", metrics["valid"], metrics["majority_valid"]),
         format_report(f"test ({metrics['test']['n']} segments, scored once)", metrics["test"], metrics["majority_test"]),
     ])
+
+
+EMA_RULE = "expected a momentum from 0 (off) up to, not including, 1"
+
+
+def check_ema(momentum) -> float:
+    """The weight average's momentum (``TrainOptions.ema``) as a float; ValueError unless 0 <= it < 1."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+        raise ValueError(f"ema {momentum!r}: {EMA_RULE}")
+    return float(momentum)
 
 
 VALIDATION = ("fixed", "rotate")
@@ -432,7 +441,7 @@ class _Fit:
         with self.devices.strategy.scope():
             losses = [head.loss() for head in self.heads]
             optimizer = keras.optimizers.Adam(self.options.learning_rate, use_ema=self.options.ema > 0,
-                                              ema_momentum=self.options.ema or 0.99)
+                                              ema_momentum=self.options.ema)
             model.compile(optimizer=optimizer,
                           loss=losses[0] if len(self.heads) == 1 else losses,
                           loss_weights=None if len(self.heads) == 1 else loss_weights)

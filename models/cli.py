@@ -45,10 +45,10 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
                         help="with --validation fixed: after validation has chosen each network's epochs, train it "
                         "again on training + validation rows for that many epochs (default: no)")
-    parser.add_argument("--prior-shift", choices=PRIOR_SHIFTS, default="off",
+    parser.add_argument("--prior-shift", choices=PRIOR_SHIFTS, default=None,
                         help="tune: shift each network's emotion logits by tau x log(class prior), tau chosen on its "
                         "own validation rows for macro-F1 (favours rare classes when that helps); off: no shift "
-                        "(default: off)")
+                        "(default: the settings', tune for text, off for wav and bio)")
     parser.add_argument("--ema", type=momentum_arg, default=None, metavar="MOMENTUM",
                         help="keep an exponential moving average of the weights with this momentum (such as 0.99) "
                         "and validate, keep and save it instead of the last weights; 0: off (default: the "
@@ -91,7 +91,7 @@ def flags(name: str) -> dict[str, str]:
     return {"epochs": "train.epochs", "patience": "train.patience", "batch_size": "train.batch_size",
             "learning_rate": "train.learning_rate", "balance": f"train.balance.{name}", "seed": "train.seed",
             "strategy": "train.strategy", "precision": "train.precision", "members": "train.members", "refit": "train.refit",
-            "validation": "train.validation", "prior_shift": "train.prior_shift",
+            "validation": "train.validation", "prior_shift": f"train.prior_shift.{name}",
             "ema": f"train.ema.{name}"}
 
 

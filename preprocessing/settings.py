@@ -47,7 +47,10 @@ def defaults() -> dict:
             "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: 1-4 by corpus size
             "validation": "rotate",  # member i stops on the i-th fold of training + validation; "fixed": all on valid
             "refit": False,          # with "fixed": retrain on training + validation for the epochs validation chose
-            "prior_shift": "off",    # "tune": each member's class-prior logit shift chosen on its validation rows
+            # "tune": each member's class-prior logit shift chosen on its validation rows, "off": none. One value
+            # applies to every modality. On for text: skewed text corpora leave its early-stopped members
+            # naming rare classes too seldom (README, results on real data).
+            "prior_shift": {"wav": "off", "text": "tune", "bio": "off"},
             "heads": ["emotion", "valence", "arousal"],  # heads without ratings in the training rows are left out
             "loss_weights": {"emotion": 1.0, "valence": 0.5, "arousal": 0.5},
             "pretrain": {"wav": None, "text": None, "bio": None},  # e.g. {"wav": "arousal", "text": "valence"}
@@ -70,6 +73,10 @@ _OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("t
          ("train", "pretrain"), ("vote", "modality_weights")}
 
 
+# Per-modality settings that also take one value for all modalities ("prior_shift": "tune").
+_ONE_FOR_ALL = {("train", "prior_shift")}
+
+
 def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -79,6 +86,8 @@ def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> 
         if where in _OPEN:  # free keys: update the defaults' entries, keep the others
             out[key] = {**base[key], **value} if isinstance(base[key], dict) and isinstance(value, dict) else value
             continue
+        if where in _ONE_FOR_ALL and isinstance(base[key], dict) and not isinstance(value, dict):
+            value = {name: value for name in base[key]}  # one value for every modality
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise SettingsError(f"{source}: {'.'.join(where)} must be an object, not {value!r}")

@@ -63,9 +63,38 @@ def test_training_records_each_members_tau_and_off_leaves_the_network_alone(tiny
     for member in tuned["training"]["members"]:
         shift = member["prior_shift"]
         assert shift["tau"] in decision.GRID and shift["valid_macro_f1_after"] >= shift["valid_macro_f1_before"]
-    assert tuned["settings"]["train"]["prior_shift"] == "tune"
+    assert tuned["settings"]["train"]["prior_shift"]["bio"] == "tune"
     off = train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(**{**options.__dict__, "prior_shift": "off"}), None)
     assert [m["prior_shift"] for m in off.sidecar["training"]["members"]] == [None, None]
-    assert off.sidecar["settings"]["train"]["prior_shift"] == "off"
+    assert off.sidecar["settings"]["train"]["prior_shift"]["bio"] == "off"
     with pytest.raises(ValueError, match="prior_shift"):
         train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(prior_shift="always"), None)
+
+
+def test_the_shift_is_a_per_modality_setting(tmp_path):
+    """Defaults: tuned for text only; one value in a settings file applies to every modality, a mapping to
+    the modalities it names; ``--prior-shift`` on train_<name>.py sets that modality's entry."""
+    import json
+
+    from models.cli import build_parser, flags
+    from models.training import options_from_settings
+    from preprocessing import settings as run_settings
+
+    defaults = run_settings.defaults()["train"]
+    assert {name: options_from_settings(defaults, name).prior_shift for name in ("wav", "text", "bio")} == {
+        "wav": "off", "text": "tune", "bio": "off"}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"train": {"prior_shift": "tune"}}), encoding="utf-8")
+    assert run_settings.load(path)["train"]["prior_shift"] == {"wav": "tune", "text": "tune", "bio": "tune"}
+    path.write_text(json.dumps({"train": {"prior_shift": {"text": "off"}}}), encoding="utf-8")
+    assert run_settings.load(path)["train"]["prior_shift"] == {"wav": "off", "text": "off", "bio": "off"}
+    path.write_text(json.dumps({"train": {"prior_shift": {"txt": "tune"}}}), encoding="utf-8")
+    with pytest.raises(run_settings.SettingsError, match=r"unknown setting train\.prior_shift\.txt"):
+        run_settings.load(path)
+    parser = build_parser("wav")
+    argv = ["--prior-shift", "tune"]
+    args = parser.parse_args(argv)
+    chosen = run_settings.from_command_line(parser, args, argv, flags("wav"))
+    assert chosen["train"]["prior_shift"] == {"wav": "tune", "text": "tune", "bio": "off"}
+    untyped = run_settings.from_command_line(parser, parser.parse_args([]), [], flags("wav"))
+    assert untyped["train"]["prior_shift"]["wav"] == "off"

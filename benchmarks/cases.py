@@ -141,10 +141,11 @@ def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None =
             "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
 
 
-def network_speed(batch: int, precision: str, rows: int = 10_000, repeats: int = 3) -> dict:
+def network_speed(batch: int, precision: str, rows: int = 10_000, repeats: int = 3, xla: bool = False) -> dict:
     """The audio network alone (default builder) trained on random 300 x 80 maps whose last 80
     frames are padding, ``rows`` maps per epoch, under ``precision`` ("float32" or "mixed"), on
-    the device the Keras backend picks; seconds of each timed epoch (one untimed epoch first)."""
+    the device the Keras backend picks, compiled by XLA when ``xla`` (Keras' default leaves it
+    off on a machine without a GPU); seconds of each timed epoch (one untimed epoch first)."""
     import keras
 
     from models.devices import configure
@@ -156,7 +157,7 @@ def network_speed(batch: int, precision: str, rows: int = 10_000, repeats: int =
     x[:, 220:] = 0.0
     y = rng.integers(0, 7, rows)
     model = build_wav_model(300, 80)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", jit_compile=True if xla else "auto")
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # traces and compiles every batch shape
     seconds = []
     for _ in range(repeats):

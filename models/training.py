@@ -73,11 +73,6 @@ PREDICT_BATCH = 512
 SMOKE_HYPER = {"wav": {"filters": (8, 16)}, "text": {"embedding_dim": 16, "units": 8}, "bio": {"hidden": (16,)}}
 
 
-def per_modality(value, name: str):
-    """A per-modality setting's value for ``name``: its entry in a {modality: value} mapping, or the one value."""
-    return value.get(name) if isinstance(value, dict) else value
-
-
 def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
     """The TrainOptions of modality ``name`` from a settings file's ``train`` section (``preprocessing.settings``)."""
     values = dict(
@@ -88,7 +83,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         validation=train["validation"],
         loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
         pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
-        prior_shift=per_modality(train["prior_shift"], name) or "off", ema=float((train["ema"] or {}).get(name) or 0.0),
+        prior_shift=(train["prior_shift"] or {}).get(name) or "off", ema=float((train["ema"] or {}).get(name) or 0.0),
     )
     return TrainOptions(**{**values, **overrides})
 
@@ -106,7 +101,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     train["balance"] = {**(train["balance"] or {}), name: options.balance}
     train["hyper"] = {**(train["hyper"] or {}), name: options.hyper}
     train["ema"] = {**(train["ema"] or {}), name: options.ema}
-    train["prior_shift"] = {**train["prior_shift"], name: options.prior_shift}  # a mapping once loaded
+    train["prior_shift"] = {**(train["prior_shift"] or {}), name: options.prior_shift}
     return run
 
 

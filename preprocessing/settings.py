@@ -77,6 +77,14 @@ _OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("t
 _ONE_FOR_ALL = {("train", "prior_shift")}
 
 
+def _one_for_all(where: tuple[str, ...], current, value):
+    """``value`` for the setting at ``where``: one value for a per-modality mapping in ``_ONE_FOR_ALL``
+    becomes that value for each of its modalities; anything else is returned as it is."""
+    if where in _ONE_FOR_ALL and isinstance(current, dict) and not isinstance(value, dict):
+        return dict.fromkeys(current, value)
+    return value
+
+
 def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -86,8 +94,7 @@ def merge(base: dict, update: dict, source: str, path: tuple[str, ...] = ()) -> 
         if where in _OPEN:  # free keys: update the defaults' entries, keep the others
             out[key] = {**base[key], **value} if isinstance(base[key], dict) and isinstance(value, dict) else value
             continue
-        if where in _ONE_FOR_ALL and isinstance(base[key], dict) and not isinstance(value, dict):
-            value = {name: value for name in base[key]}  # one value for every modality
+        value = _one_for_all(where, base[key], value)
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise SettingsError(f"{source}: {'.'.join(where)} must be an object, not {value!r}")
@@ -134,7 +141,7 @@ def put(settings: dict, key: str, value) -> None:
     target = settings
     for part in parents:
         target = target[part]
-    target[last] = value
+    target[last] = _one_for_all(tuple(key.split(".")), target.get(last), value)
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:

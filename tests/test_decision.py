@@ -86,6 +86,9 @@ def test_the_shift_is_a_per_modality_setting(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"train": {"prior_shift": "tune"}}), encoding="utf-8")
     assert run_settings.load(path)["train"]["prior_shift"] == {"wav": "tune", "text": "tune", "bio": "tune"}
+    changed = run_settings.defaults()
+    run_settings.put(changed, "train.prior_shift", "tune")  # as the Python API's ``changes`` set it
+    assert changed["train"]["prior_shift"] == {"wav": "tune", "text": "tune", "bio": "tune"}
     path.write_text(json.dumps({"train": {"prior_shift": {"text": "off"}}}), encoding="utf-8")
     assert run_settings.load(path)["train"]["prior_shift"] == {"wav": "off", "text": "off", "bio": "off"}
     path.write_text(json.dumps({"train": {"prior_shift": {"txt": "tune"}}}), encoding="utf-8")

@@ -119,7 +119,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     method = options.balance or modality.default_balance
     asked = options
     pool_rows = len(fs.rows("train", options.test_fold)) + len(fs.rows("valid", options.test_fold))
-    options = replace(options, members=resolve_members(options.members, pool_rows))
+    options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality)))
     if options.validation not in VALIDATION:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
     if options.prior_shift not in decision.PRIOR_SHIFTS:
@@ -264,18 +264,24 @@ def check_ema(momentum) -> float:
 
 VALIDATION = ("fixed", "rotate")
 AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all
-MAX_AUTO_MEMBERS = 4
+MAX_AUTO_MEMBERS = 4        # ... and at most this many, unless the modality sets max_auto_members
 
 
-def resolve_members(members: int | str, pool_rows: int) -> int:
+def most_auto_members(modality) -> int:
+    """The most networks members="auto" gives ``modality``: its optional ``max_auto_members`` (text: 8), else 4."""
+    return int(getattr(modality, "max_auto_members", MAX_AUTO_MEMBERS))
+
+
+def resolve_members(members: int | str, pool_rows: int, most: int = MAX_AUTO_MEMBERS) -> int:
     """The number of networks: ``members`` itself, or for "auto" enough that together they train on
-    about AUTO_MEMBER_ROWS rows (4 on a corpus of a few thousand, 2 at KEMDy20's size), 1 to 4.
+    about AUTO_MEMBER_ROWS rows, 1 to ``most`` (``most_auto_members``): 4 (text 8) on a corpus of a
+    few thousand rows, 2 at KEMDy20's size.
 
     Averaging seeds pays most where a corpus is small and one network's result varies most
     between seeds; the rule keeps a cross-validation's cost bounded on large corpora.
     """
     if members == "auto":
-        return int(np.clip(np.ceil(AUTO_MEMBER_ROWS / max(1, pool_rows)), 1, MAX_AUTO_MEMBERS))
+        return int(np.clip(np.ceil(AUTO_MEMBER_ROWS / max(1, pool_rows)), 1, most))
     if not isinstance(members, int) or isinstance(members, bool) or members < 1:
         raise ValueError(f"members must be a whole number of at least 1 or \"auto\", not {members!r}")
     return members

@@ -44,7 +44,7 @@ def defaults() -> dict:
             "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
             "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
             "seed": None,  # None: the seed the features were prepared with
-            "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: 1-4 by corpus size
+            "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: by corpus size, 1-4 (text 1-8)
             "validation": "rotate",  # member i stops on the i-th fold of training + validation; "fixed": all on valid
             "refit": False,          # with "fixed": retrain on training + validation for the epochs validation chose
             # "tune": each member's class-prior logit shift chosen on its validation rows, "off": none. One value

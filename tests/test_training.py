@@ -141,10 +141,15 @@ def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_f
     import numpy as np
 
     from models.cli import members_arg
-    from models.training import member_splits, resolve_members
+    from models.modalities import MODALITIES
+    from models.training import member_splits, most_auto_members, resolve_members
 
     assert resolve_members("auto", 400) == 4 and resolve_members("auto", 10_000) == 2
     assert resolve_members("auto", 30_000) == 1 and resolve_members(3, 10) == 3
+    # text networks are cheap and vary most by seed: up to 8 on a small corpus, still 2 at KEMDy20's size
+    most = {name: most_auto_members(modality) for name, modality in MODALITIES.items()}
+    assert most == {"wav": 4, "text": 8, "bio": 4}
+    assert resolve_members("auto", 2_212, most["text"]) == 8 and resolve_members("auto", 10_208, most["text"]) == 2
     for bad in (0, "many", True):
         with pytest.raises(ValueError, match="members"):
             resolve_members(bad, 100)
@@ -161,6 +166,10 @@ def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_f
         np.testing.assert_array_equal(np.sort(np.concatenate([train, valid])), pool)
     np.testing.assert_array_equal(np.sort(np.concatenate([v for _, v in splits])), pool)  # every pool row out of fold
     assert not set(pool) & set(tiny_fs.rows("test"))
+    # more members than pool folds: the rotation starts again (member 2 stops where member 0 does, with its own seed)
+    four = member_splits(tiny_fs, rows, 4, rotate=True)
+    for again, first in zip(four[2:], four[:2]):
+        np.testing.assert_array_equal(again[1], first[1])
 
 
 def test_rotating_members_record_out_of_fold_validation_outputs(tiny_fs):
@@ -217,3 +226,23 @@ def test_training_on_per_batch_inputs_equals_training_on_arrays(tiny_fs, monkeyp
     assert metrics_per_batch == metrics_at_once
     for a, b in zip(at_once, per_batch):
         np.testing.assert_array_equal(a, b)
+
+
+
+def test_auto_members_follow_the_modalitys_cap(tiny_fs):
+    """members="auto" resolves against the trained modality's own cap (a bio model capped at 2 here trains 2)."""
+    from dataclasses import dataclass
+
+    from models.modalities.bio import BioModality
+    from models.training import TrainOptions, train_modality
+
+    @dataclass(frozen=True)
+    class TwoAtMost(BioModality):
+        max_auto_members: int = 2
+
+    capped = TwoAtMost()
+    options = TrainOptions(epochs=1, patience=1, members="auto", validation="rotate", hyper={"hidden": (8,)},
+                           min_epoch_rows=32, verbose=False)
+    training = train_modality(capped, tiny_fs, options, None).sidecar["training"]
+    assert training["members_asked"] == "auto"
+    assert [m["seed"] for m in training["members"]] == [tiny_fs.seed, tiny_fs.seed + 1]

@@ -228,7 +228,6 @@ def test_training_on_per_batch_inputs_equals_training_on_arrays(tiny_fs, monkeyp
         np.testing.assert_array_equal(a, b)
 
 
-
 def test_auto_members_follow_the_modalitys_cap(tiny_fs):
     """members="auto" resolves against the trained modality's own cap (a bio model capped at 2 here trains 2)."""
     from dataclasses import dataclass

@@ -97,11 +97,8 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["loss_weights"] = dict(options.loss_weights)
-    train["pretrain"] = {**(train["pretrain"] or {}), name: options.pretrain}
-    train["balance"] = {**(train["balance"] or {}), name: options.balance}
-    train["hyper"] = {**(train["hyper"] or {}), name: options.hyper}
-    train["ema"] = {**(train["ema"] or {}), name: options.ema}
-    train["prior_shift"] = {**(train["prior_shift"] or {}), name: options.prior_shift}
+    for key in ("pretrain", "balance", "hyper", "ema", "prior_shift"):  # per-modality: this model's entry
+        train[key] = {**(train[key] or {}), name: getattr(options, key)}
     return run
 
 

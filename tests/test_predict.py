@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,39 @@ def test_bio_prediction_of_a_segment_is_its_training_row(tiny_weights, tiny_fs, 
     assert others.sum() > 1, "the test needs a file that holds several segments"
     scored = predict_rows({"bio": tiny_models["bio"]}, tiny_fs, np.array([row]))["bio"].probabilities
     np.testing.assert_allclose(tiny_models["bio"].predict(got), scored, atol=1e-6)
+
+
+def test_bio_files_shared_by_utterances_are_parsed_once_while_unchanged(tiny_fs, tiny_models, tmp_path, monkeypatch):
+    """The utterances of one recording share its E4 files: the encoder parses each file once,
+    gives the same inputs as parsing it every time, and parses it again once it changes."""
+    from models.modalities import bio as bio_modality
+    from models.modalities.bio import BioFiles, RecentTables, encode_bio
+    from preprocessing.features.bio import BioWindow
+
+    stats, mask, _ = tiny_fs.bio
+    _, first = _bio_segment(tiny_fs)
+    same = tiny_fs.segments[(tiny_fs.segments["eda"] == first["eda"]) & mask.all(axis=1)]
+    assert len(same) >= 2, "the test needs a file that holds several segments"
+    root = Path(tiny_fs.manifest["corpus"]["root"])
+    for name in ("eda", "temp", "heart"):
+        shutil.copy(root / first[name], tmp_path / f"{name}.csv")
+    sidecar = tiny_models["bio"].sidecar
+    utterances = [BioFiles(tmp_path / "eda.csv", tmp_path / "temp.csv", tmp_path / "heart.csv", "ibi", "kemdy20",
+                           BioWindow(segment=segment_id)) for segment_id in same["id"]]
+    each_time = [encode_bio(files, sidecar) for files in utterances]
+    calls = []
+    real = bio_modality.read_signal_file
+    monkeypatch.setattr(bio_modality, "read_signal_file", lambda path, **kw: calls.append(path) or real(path, **kw))
+    tables = RecentTables()
+    for files, expected in zip(utterances, each_time):
+        np.testing.assert_array_equal(encode_bio(files, sidecar, tables=tables), expected)
+    assert len(calls) == 3
+    eda = tmp_path / "eda.csv"
+    lines = eda.read_text().splitlines(keepends=True)
+    eda.write_text("".join(line for line in lines if same["id"].iloc[0] not in line))
+    changed = encode_bio(utterances[0], sidecar, tables=tables)  # the rewritten EDA no longer holds the segment
+    assert len(calls) == 4 and calls[-1] == eda
+    assert changed[0, -3] == 0 and each_time[0][0, -3] == 1  # the EDA presence flag
 
 
 def test_bio_files(tiny_weights, tiny_fs, tiny_models, capsys):

@@ -5,6 +5,7 @@ selects the utterance's rows exactly as training does.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from preprocessing.features.bio import (
     BioSelectionError,
     BioSettings,
     BioWindow,
+    SignalTable,
     features_for_recording,
     read_signal_file,
 )
@@ -103,7 +105,8 @@ class BioModality:
     def encoder(self, sidecar: dict, source: Path = Path("bio.json")):
         """A callable: the BioFiles of one utterance -> model input (1, F + 3)."""
         bio_settings(sidecar, source)  # a sidecar of another feature list fails now, not per item
-        return lambda files, _name=None: encode_bio(files, sidecar, source)
+        tables = RecentTables()
+        return lambda files, _name=None: encode_bio(files, sidecar, source, tables)
 
     def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         n_inputs = len(feature_settings["features"]) + len(SIGNALS)
@@ -118,31 +121,61 @@ def bio_settings(sidecar: dict, source: Path):
     return settings_from(BioSettings, sidecar, drop=("features",))
 
 
-def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json")) -> np.ndarray:
+class RecentTables:
+    """The last few bio files parsed, each kept until it changes on disk or is pushed out.
+
+    A KEMDy E4 file holds every segment of its recording, so the rows of a prediction table
+    name the same few files again and again; training parses each file once too.
+    """
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._tables: OrderedDict[tuple, SignalTable] = OrderedDict()
+
+    def read(self, path: Path, *, kind: str, layout: str, session: str | None) -> SignalTable:
+        """``read_signal_file``'s table, parsed again only when the file's size or time changed."""
+        stat = path.stat()
+        key = (str(path.resolve()), kind, layout, session, stat.st_size, stat.st_mtime_ns)
+        if key in self._tables:
+            self._tables.move_to_end(key)
+            return self._tables[key]
+        table = read_signal_file(path, kind=kind, layout=layout, session=session)
+        for array in (table.time_s, table.value, table.segment):
+            array.flags.writeable = False  # shared by every utterance of the file
+        self._tables[key] = table
+        if len(self._tables) > self.size:
+            self._tables.popitem(last=False)
+        return table
+
+
+def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json"),
+               tables: RecentTables | None = None) -> np.ndarray:
     """Bio files of one utterance -> bio model input (1, F + 3); missing signals are masked.
 
     The statistics come from ``preprocessing.features.bio.features_for_recording``, which selects
-    the utterance's rows exactly as training does (``files.window``).
+    the utterance's rows exactly as training does (``files.window``). ``tables``: files parsed
+    for earlier utterances, reused while unchanged.
     """
+    read = (tables if tables is not None else RecentTables(size=0)).read
     settings = bio_settings(sidecar, source)
     window = files.window or BioWindow()
     session = session_of(window.segment) if window.segment else None
-    tables = []
+    parsed = []
     for path, kind in ((files.eda, "eda"), (files.temp, "temp"), (files.heart, files.heart_kind)):
         if path is None:
-            tables.append(None)
+            parsed.append(None)
             continue
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such {kind.upper()} file")
         try:
-            tables.append(read_signal_file(path, kind=kind, layout=files.layout, session=session))
+            parsed.append(read(path, kind=kind, layout=files.layout, session=session))
         except BioFormatError as exc:
             raise InputError(str(exc)) from None
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a {files.layout} {kind.upper()} file ({exc})") from None
     try:
-        stats, mask = features_for_recording(*tables, settings, window)
+        stats, mask = features_for_recording(*parsed, settings, window)
     except BioSelectionError as exc:
         raise InputError(str(exc)) from None
     if not mask.any():

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             items, failures = [single_item(args, parser)], []
         names = batch.needed_models(items)
         given = {k: v for k, v in (args.modality_weights or {}).items() if k in names} if args.modality_weights else None
-        predictor = Predictor(args.weights, names, complete_weights(given, names)) if items else None
+        predictor = Predictor(args.weights, names, complete_weights(given, names), first_eager=True) if items else None
         predictions, more = predictor.predict(items, progress=bool(args.table) and not args.quiet) if predictor else ([], [])
         failures += more
         context_line = batch.with_context(predictions, args.table, table, args.weights) if args.table else ""

@@ -69,7 +69,8 @@ class Predictor:
     TensorFlow is imported; each model is loaded once, when an item first needs it.
     """
 
-    def __init__(self, weights_dir: Path, names: Sequence[str], weights: Mapping[str, float] | None = None):
+    def __init__(self, weights_dir: Path, names: Sequence[str], weights: Mapping[str, float] | None = None,
+                 *, first_eager: bool = False):
         if not names:
             raise InputError("no input given (audio, text or bio)")
         self.weights_dir = Path(weights_dir)
@@ -77,13 +78,14 @@ class Predictor:
         self.weights = check_weights(weights, list(self.sidecars))
         self._models: dict[str, TrainedModel] = {}
         self._encoders: dict[str, object] = {}
+        self.first_eager = first_eager  # models run their first batch eagerly: for a process that predicts once
         fingerprints = {name: s["split_fingerprint"] for name, s in self.sidecars.items()}
         if len(set(fingerprints.values())) > 1:
             log.warning("the models were trained on different splits: %s", fingerprints)
 
     def model(self, name: str) -> TrainedModel:
         if name not in self._models:
-            self._models[name] = artifacts.load(self.weights_dir, name)
+            self._models[name] = artifacts.load(self.weights_dir, name, self.first_eager)
         return self._models[name]
 
     def encoder(self, name: str):

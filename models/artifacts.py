@@ -61,7 +61,8 @@ class Inference:
 
     ``first_eager``: the first batch runs the layers eagerly and only later batches compile.
     Tracing a model costs more than one eager pass (1.7 s against 0.7 s for 8 text networks
-    on 2 cores), so a process that predicts once, ``predict.py`` on one utterance, never pays it.
+    on 2 cores), so a process that predicts once, ``predict.py`` on one utterance, never pays it;
+    a server, which predicts again and again, compiles at once.
     """
 
     def __init__(self, model, first_eager: bool = False):
@@ -119,6 +120,7 @@ class TrainedModel:
     sidecar: dict
     model: object  # keras.Model
     inference: Inference | None = field(default=None, repr=False)
+    first_eager: bool = False  # see Inference
 
     @property
     def name(self) -> str:
@@ -129,7 +131,7 @@ class TrainedModel:
         if len(inputs) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         if self.inference is None:
-            self.inference = Inference(self.model, first_eager=True)
+            self.inference = Inference(self.model, self.first_eager)
         return self.inference(inputs, batch_size)
 
     @property
@@ -144,7 +146,7 @@ class TrainedModel:
         if len(inputs) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32), {d: np.zeros(0, np.float32) for d in self.dimensions}
         if self.inference is None:
-            self.inference = Inference(self.model, first_eager=True)
+            self.inference = Inference(self.model, self.first_eager)
         outputs = self.inference.outputs(inputs, batch_size)
         names = [h["name"] for h in self.sidecar["heads"]]
         return outputs[0], {name: outputs[names.index(name)].reshape(-1) for name in self.dimensions}
@@ -308,8 +310,11 @@ def load_sidecar(weights_dir: Path, name: str) -> dict:
     return sidecar
 
 
-def load(weights_dir: Path, name: str) -> TrainedModel:
-    """Load ``<name>.h5`` with its sidecar, checking schema, hash and layers first."""
+def load(weights_dir: Path, name: str, first_eager: bool = False) -> TrainedModel:
+    """Load ``<name>.h5`` with its sidecar, checking schema, hash and layers first.
+
+    ``first_eager``: the model's first batch runs eagerly (see Inference), for a process that
+    predicts once."""
     from models.native_logs import import_backend
 
     import_backend()
@@ -331,7 +336,7 @@ def load(weights_dir: Path, name: str) -> TrainedModel:
             model = keras.models.load_model(model_path, compile=False, safe_mode=True, custom_objects=operations)
     except Exception as exc:  # a file that passed the checks but still fails inside Keras
         raise ModelFileError(f"{model_path}: Keras could not load it ({type(exc).__name__}: {exc})") from None
-    return TrainedModel(model_path, sidecar, model)
+    return TrainedModel(model_path, sidecar, model, first_eager=first_eager)
 
 
 def check_feature_settings(trained: TrainedModel, feature_settings: dict, source: str) -> None:

@@ -139,16 +139,19 @@ def test_sidecar_records_what_is_needed(trained, features):
 def test_reload_predicts_the_same(trained, features, name):
     weights, results = trained
     modality = MODALITIES[name]
-    loaded = artifacts.load(weights, name)
+    loaded = artifacts.load(weights, name, first_eager=True)
     rows = features.rows("test")[:16]
     rows = rows[modality.available(features)[rows]]
     x = modality.inputs(features, rows, loaded.sidecar["state"])
     outputs = results[name].model(x, training=False)  # one output per head: the emotion softmax first
     first = loaded.predict(x)
-    assert not loaded.inference.compiled  # a loaded model's first batch runs eagerly: no tracing for one prediction
+    assert not loaded.inference.compiled  # the first batch ran eagerly: no tracing for one prediction
     np.testing.assert_allclose(first, np.asarray(outputs[0]), atol=1e-5)
     np.testing.assert_allclose(loaded.predict(x), first, atol=1e-6)
     assert loaded.inference.compiled
+    served = artifacts.load(weights, name)  # a model that predicts again and again compiles at once
+    np.testing.assert_allclose(served.predict(x), first, atol=1e-6)
+    assert served.inference.compiled
     probabilities, dimensions = loaded.predict_all(x)
     assert set(dimensions) == {"valence", "arousal"}
     np.testing.assert_allclose(dimensions["arousal"], np.asarray(outputs[2]).reshape(-1), atol=1e-5)

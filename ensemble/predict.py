@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     setup(args.verbose)
     from ensemble import batch
     from ensemble.options import complete_weights
-    from ensemble.prediction import Predictor
+    from ensemble.prediction import CHUNK, Predictor
     from models.artifacts import ModelFileError
     from models.modalities import InputError
     from preprocessing.storage.output_folder import OutputFolderError, require_not_input, require_writable_file
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             items, failures = [single_item(args, parser)], []
         names = batch.needed_models(items)
         given = {k: v for k, v in (args.modality_weights or {}).items() if k in names} if args.modality_weights else None
-        predictor = Predictor(args.weights, names, complete_weights(given, names), first_eager=True) if items else None
+        # Eager passes beat tracing only when the models run once: on everything in one chunk.
+        predictor = Predictor(args.weights, names, complete_weights(given, names), first_eager=len(items) <= CHUNK) if items else None
         predictions, more = predictor.predict(items, progress=bool(args.table) and not args.quiet) if predictor else ([], [])
         failures += more
         context_line = batch.with_context(predictions, args.table, table, args.weights) if args.table else ""

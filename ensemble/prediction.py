@@ -20,6 +20,7 @@ from preprocessing.emotions import N_CLASSES
 from preprocessing.features.audio import AudioArray
 
 log = logging.getLogger(__name__)
+CHUNK = 256  # items encoded and predicted together
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Predictor:
             raise InputError(f"{item.id}: no input (audio, text or bio)")
         return out
 
-    def predict(self, items: Sequence[Item], *, chunk: int = 256,
+    def predict(self, items: Sequence[Item], *, chunk: int = CHUNK,
                 progress: bool = False) -> tuple[list[ItemPrediction], list[Failure]]:
         """Predict every usable item, ``chunk`` at a time (bounded memory).
 

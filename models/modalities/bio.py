@@ -125,10 +125,11 @@ class RecentTables:
     """The last few bio files parsed, each kept until it changes on disk or is pushed out.
 
     A KEMDy E4 file holds every segment of its recording, so the rows of a prediction table
-    name the same few files again and again; training parses each file once too.
+    name the same few files again and again; training parses each file once too. Six are the
+    three files of each speaker of a dialogue, whose turns alternate.
     """
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 6):
         self.size = size
         self._tables: OrderedDict[tuple, SignalTable] = OrderedDict()
 

@@ -86,3 +86,18 @@ def test_no_file_edits_sys_path():
     offenders = [str(p.relative_to(REPO)) for package in (*PACKAGES, "tests") for p in (REPO / package).rglob("*.py")
                  if "sys.path" in p.read_text(encoding="utf-8") and p.name != "test_layout.py"]
     assert offenders == []
+
+
+def test_every_installed_command_names_a_function_of_its_module():
+    """pyproject's [project.scripts] (kemdy-predict = "ensemble.predict:run", ...) point at module-level functions."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    modules = project_modules()
+    assert scripts
+    for command, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert module in modules, f"{command}: no module {module}"
+        tree = ast.parse(modules[module].read_text(encoding="utf-8"))
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert function in defined, f"{command}: {module} defines no function {function!r}"

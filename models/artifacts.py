@@ -130,9 +130,13 @@ class TrainedModel:
         """Model inputs (n, ...) -> probabilities (n, 7) in the project emotion order."""
         if len(inputs) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
+        return self._inference()(inputs, batch_size)
+
+    def _inference(self) -> Inference:
+        """The model's forward pass, built on first use."""
         if self.inference is None:
             self.inference = Inference(self.model, self.first_eager)
-        return self.inference(inputs, batch_size)
+        return self.inference
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -145,9 +149,7 @@ class TrainedModel:
             return self.predict(inputs, batch_size), {}
         if len(inputs) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32), {d: np.zeros(0, np.float32) for d in self.dimensions}
-        if self.inference is None:
-            self.inference = Inference(self.model, self.first_eager)
-        outputs = self.inference.outputs(inputs, batch_size)
+        outputs = self._inference().outputs(inputs, batch_size)
         names = [h["name"] for h in self.sidecar["heads"]]
         return outputs[0], {name: outputs[names.index(name)].reshape(-1) for name in self.dimensions}
 

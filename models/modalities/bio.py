@@ -157,7 +157,7 @@ def encode_bio(files: BioFiles, sidecar: dict, source: Path = Path("bio.json"),
     the utterance's rows exactly as training does (``files.window``). ``tables``: files parsed
     for earlier utterances, reused while unchanged.
     """
-    read = (tables if tables is not None else RecentTables(size=0)).read
+    read = tables.read if tables is not None else read_signal_file
     settings = bio_settings(sidecar, source)
     window = files.window or BioWindow()
     session = session_of(window.segment) if window.segment else None

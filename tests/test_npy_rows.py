@@ -68,3 +68,41 @@ def test_cache_entry_missing_truncated_or_of_other_settings(tmp_path):
     entry.write_bytes(entry.read_bytes()[:-4])
     with pytest.raises(ValueError):
         audio_cache.read_entry(entry, settings)
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_rows_read_without_a_mapping_equal_numpy_indexing(tmp_path, version):
+    data = np.random.default_rng(2).standard_normal((9, 3, 2)).astype(np.float32)
+    path = tmp_path / "a.npy"
+    with open(path, "wb") as handle:
+        np.lib.format.write_array(handle, data, version=version)
+    rows = NpyRows.open(path)
+    assert rows.shape == data.shape and len(rows) == 9 and rows.ndim == 3
+    mask = np.array([True, False, True, True, False, False, True, False, True])
+    for key in (4, -1, slice(None), slice(2, 7), slice(None, None, -2), [8, 0, 1, 2, 2, 5], np.array([], int),
+                np.array([-9, 3]), mask, (mask, slice(None), 1), (3, 0)):
+        np.testing.assert_array_equal(rows[key], data[key], err_msg=str(key))
+    np.testing.assert_array_equal(np.asarray(rows, dtype=np.float64), data.astype(np.float64))
+    assert rows[[1, 2]].flags.writeable  # a copy of its own, not a view of the file
+    with pytest.raises(IndexError, match="a.npy"):
+        rows[[0, 9]]
+    with pytest.raises(IndexError, match="a.npy"):
+        rows[-10]
+
+
+def test_a_short_or_foreign_file_is_refused_by_name(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((4, 5), np.float32))
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size - 3)
+    with pytest.raises(ValueError, match=r"a.npy: .*too short"):
+        NpyRows.open(path)
+    np.save(path, np.zeros((2, 3), np.float32).T)  # Fortran order
+    with pytest.raises(ValueError, match=r"a.npy: .*Fortran"):
+        NpyRows.open(path)
+    np.save(path, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"a.npy: .*object"):
+        NpyRows.open(path)
+    path.write_bytes(b"not numpy at all")
+    with pytest.raises(ValueError, match=r"a.npy: not an .npy array"):
+        NpyRows.open(path)

@@ -89,7 +89,7 @@ def fit_normaliser(maps: np.ndarray, frames: np.ndarray, *, rows: np.ndarray | N
     """Per-channel mean and std over the real (unpadded) frames of training maps (N, T, C).
 
     ``rows``: which of the maps (default: all), read 512 at a time, so that the
-    memory-mapped ``audio.npy`` of a large corpus is never copied whole; ``frames`` (N,)
+    ``audio.npy`` of a large corpus is never loaded whole; ``frames`` (N,)
     are the real frame counts of all N maps.
     ``utterance_mean`` (per-utterance cepstral mean removal) is off by default: the
     utterance's average spectrum carries emotion (tilt, loudness), and removing it

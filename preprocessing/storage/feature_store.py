@@ -14,6 +14,7 @@ import pandas as pd
 
 from preprocessing.emotions import EMOTION_INDEX, EMOTIONS
 from preprocessing.split import split_fingerprint, split_for_fold
+from preprocessing.storage.npy_rows import NpyRows
 from preprocessing.storage.bindings import file_digest, ids_digest
 
 MANIFEST_VERSION = 2  # the version preprocessing.pipeline writes
@@ -107,16 +108,17 @@ class FeatureSet:
 
     # Modalities -----------------------------------------------------------------
     @cached_property
-    def audio(self) -> np.ndarray:
-        """(N, max_frames, channels) float32, memory-mapped (not loaded whole)."""
+    def audio(self) -> NpyRows:
+        """(N, max_frames, channels) float32 maps, read from the file when indexed (never loaded whole)."""
         self._require("audio")
         self._check_binding("audio.npy")
+        path = self.folder / "audio.npy"
         try:
-            array = np.load(self.folder / "audio.npy", mmap_mode="r", allow_pickle=False)
+            array = NpyRows.open(path)
         except ValueError as exc:
-            raise FeatureError(f"{self.folder / 'audio.npy'}: not a numeric feature array ({exc})") from None
+            raise FeatureError(f"{path}: not a numeric feature array ({str(exc).removeprefix(f'{path}: ')})") from None
         if array.shape[0] != len(self.segments):
-            raise FeatureError(f"{self.folder / 'audio.npy'}: {array.shape[0]} rows for {len(self.segments)} segments")
+            raise FeatureError(f"{path}: {array.shape[0]} rows for {len(self.segments)} segments")
         return array
 
     @cached_property

@@ -141,6 +141,36 @@ def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None =
             "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
 
 
+def read_maps(features: str, method: str, batch: int = 32, passes: int = 3) -> dict:
+    """All of a feature set's audio maps read ``passes`` times in shuffled batches (sorted within a
+    batch, as the epoch sampler asks for them): "mapped" through ``np.load(mmap_mode="r")``, the
+    reader before, or "rows", ``FeatureSet.audio``. Seconds per pass, resident MB after (anonymous
+    and file-backed) and a checksum that both methods must share."""
+    from preprocessing.storage.feature_store import FeatureSet
+
+    fs = FeatureSet.load(Path(features))
+    maps = np.load(fs.folder / "audio.npy", mmap_mode="r") if method == "mapped" else fs.audio
+    order = np.random.default_rng(0).permutation(len(maps))
+    seconds, checksum = [], 0.0
+    for _ in range(passes):
+        with stopwatch() as t:
+            for start in range(0, len(order), batch):
+                checksum += float(np.asarray(maps[np.sort(order[start : start + batch])])[:, :, 0].sum())
+        seconds.append(t.wall)
+    return {"method": method, "rows": len(maps), "pass_seconds": seconds, "checksum": checksum, **_resident_mb()}
+
+
+def _resident_mb() -> dict:
+    """This process's resident memory now (Linux), split into anonymous and file-backed pages."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {f"{key.lower()}_mb": round(int(fields[key].split()[0]) / 1024, 1)
+            for key in ("VmRSS", "RssAnon", "RssFile") if key in fields}
+
+
 def network_speed(batch: int, precision: str, rows: int = 10_000, repeats: int = 3, xla: bool = False) -> dict:
     """The audio network alone (default builder) trained on random 300 x 80 maps whose last 80
     frames are padding, ``rows`` maps per epoch, under ``precision`` ("float32" or "mixed"), on
@@ -313,7 +343,7 @@ def _tone_file() -> str:
     return str(path)
 
 
-CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, network_speed, crossval_fold,
+CASES = {f.__name__: f for f in (warmup, audio_plain, audio_stages, audio_ours, prepare, train_epochs, read_maps, network_speed, crossval_fold,
                                    train_weights, predict_latency, page_latency)}
 
 

@@ -16,6 +16,11 @@ process; an epoch's time includes its validation pass. The first epoch also trac
 the model's functions and is reported apart; the median is over the others. The audio
 network is timed a second time with its first convolution at stride 1 (the front end before
 the stride-2 default), on the same rows in the same run.
+
+Reading the audio maps is timed apart, like for like on the same file: every row read 3 times
+in shuffled batches of 32, through a memory map (the reader before) and through
+``FeatureSet.audio`` (positioned reads), each in a fresh process, with the resident memory
+(anonymous and file-backed) each process ends with.
 """
 from pathlib import Path
 
@@ -32,6 +37,10 @@ COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}),)
 CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "epochs (all members)", ""),
               ("epoch_seconds", "epoch s (median)", ".2f"), ("seconds", "seconds per fold", ".0f"),
               ("five_folds_minutes", "5 folds, min", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f")]
+READ_COLUMNS = [("method", "reader", ""), ("rows", "rows", ","), ("first_pass", "first pass s", ".2f"),
+                ("pass_seconds", "later passes s (median)", ".2f"), ("vmrss_mb", "resident MB", ",.0f"),
+                ("rssanon_mb", "anonymous MB", ",.0f"), ("rssfile_mb", "file-backed MB", ",.0f")]
+READERS = {"mapped": "np.load(mmap_mode='r') (before)", "rows": "FeatureSet.audio (positioned reads)"}
 COLUMNS = [("model", "model", ""), ("train_rows", "training rows", ","), ("fit_rows", "rows per epoch", ","),
            ("valid_rows", "validation rows", ","), ("first_epoch", "first epoch s", ".2f"), ("epoch_seconds", "epoch s (median)", ".2f"),
            ("rows_per_s", "rows/s", ",.0f"), ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]
@@ -42,6 +51,20 @@ def prepared_features(corpus: Path, data_dir: Path) -> Path:
     out = data_dir / "features" / corpus.name
     run_case("prepare", {"data": str(corpus), "out_dir": str(out)}, env=dict.fromkeys(BLAS_ENV, "1"))
     return out
+
+
+def reading_cost(features: Path) -> list[dict]:
+    """One row per audio reader: seconds per pass over every map and the memory left resident."""
+    rows, checksums = [], set()
+    for method, label in READERS.items():
+        print(f"  reading the audio maps: {method}", flush=True)
+        result = run_case("read_maps", {"features": str(features), "method": method})
+        checksums.add(result["checksum"])
+        rows.append({**result, "method": label, "first_pass": result["pass_seconds"][0],
+                     "pass_seconds": median(result["pass_seconds"][1:])})
+    if len(checksums) != 1:
+        raise RuntimeError(f"the audio readers disagree: checksums {sorted(checksums)}")
+    return rows
 
 
 def crossval_cost(features: Path, folds: int) -> tuple[list[dict], list[dict]]:
@@ -95,8 +118,10 @@ def main() -> int:
         })
         rows[-1]["rows_per_s"] = (rows[-1]["fit_rows"] or rows[-1]["train_rows"]) / rows[-1]["epoch_seconds"]
     size = "KEMDy20-sized" if args.full else "small demo"
+    read_rows = reading_cost(features)
     cv_rows, targets = crossval_cost(features, args.cv_folds)
     cli.finish(NAME, args, [(f"training epochs ({size} corpus)", rows, COLUMNS),
+                            (f"reading the audio maps ({size} corpus)", read_rows, READ_COLUMNS),
                             (f"cross-validation, default settings ({size} corpus, {args.cv_folds} fold(s) run)", cv_rows,
                              CV_COLUMNS)], targets if args.full else [], {"features": str(features)})
     return 0

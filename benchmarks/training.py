@@ -19,7 +19,7 @@ the stride-2 default), on the same rows in the same run.
 
 Reading the audio maps is timed apart, like for like on the same file: every row read 3 times
 in shuffled batches of 32, through a memory map (the reader before) and through
-``FeatureSet.audio`` (positioned reads), each in a fresh process, with the resident memory
+``FeatureSet.audio`` (reads at each row's offset), each in a fresh process, with the resident memory
 (anonymous and file-backed) each process ends with.
 """
 from pathlib import Path
@@ -40,7 +40,7 @@ CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "ep
 READ_COLUMNS = [("method", "reader", ""), ("rows", "rows", ","), ("first_pass", "first pass s", ".2f"),
                 ("pass_seconds", "later passes s (median)", ".2f"), ("vmrss_mb", "resident MB", ",.0f"),
                 ("rssanon_mb", "anonymous MB", ",.0f"), ("rssfile_mb", "file-backed MB", ",.0f")]
-READERS = {"mapped": "np.load(mmap_mode='r') (before)", "rows": "FeatureSet.audio (positioned reads)"}
+READERS = {"mapped": "np.load(mmap_mode='r') (before)", "rows": "FeatureSet.audio (row reads)"}
 COLUMNS = [("model", "model", ""), ("train_rows", "training rows", ","), ("fit_rows", "rows per epoch", ","),
            ("valid_rows", "validation rows", ","), ("first_epoch", "first epoch s", ".2f"), ("epoch_seconds", "epoch s (median)", ".2f"),
            ("rows_per_s", "rows/s", ",.0f"), ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]

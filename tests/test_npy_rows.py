@@ -103,6 +103,13 @@ def test_a_short_or_foreign_file_is_refused_by_name(tmp_path):
     np.save(path, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match=r"a.npy: .*object"):
         NpyRows.open(path)
+    np.save(path, np.ones((4, 5), np.float32))
+    rows = NpyRows.open(path)
+    with open(path, "r+b") as handle:  # cut short after it was opened
+        handle.truncate(rows.offset + 2 * rows.row_bytes + 3)
+    np.testing.assert_array_equal(rows[[0, 1]], np.ones((2, 5)))
+    with pytest.raises(OSError, match=r"a.npy: unexpected end of file"):
+        rows[[1, 2]]
     path.write_bytes(b"not numpy at all")
     with pytest.raises(ValueError, match=r"a.npy: not an .npy array"):
         NpyRows.open(path)

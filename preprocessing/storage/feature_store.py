@@ -14,8 +14,8 @@ import pandas as pd
 
 from preprocessing.emotions import EMOTION_INDEX, EMOTIONS
 from preprocessing.split import split_fingerprint, split_for_fold
-from preprocessing.storage.npy_rows import NpyRows
 from preprocessing.storage.bindings import file_digest, ids_digest
+from preprocessing.storage.npy_rows import NpyRows
 
 MANIFEST_VERSION = 2  # the version preprocessing.pipeline writes
 

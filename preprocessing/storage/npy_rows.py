@@ -3,7 +3,7 @@
 Feature workers write their rows straight into the output with positioned writes
 (``os.pwrite``): no feature array travels back to the main process, and no process
 holds the file's pages in its resident memory the way a writable memmap does.
-Training reads rows back the same way (``os.preadv``): a memory-mapped ``audio.npy``
+Training reads rows back the same way, with plain reads at row offsets: a memory-mapped ``audio.npy``
 kept every page it had touched in the process's resident memory (1.2 GB at KEMDy20's
 size after one epoch), although the kernel's page cache holds them anyway.
 """
@@ -75,7 +75,7 @@ class NpyRows:
     def read(self, index) -> np.ndarray:
         """Rows ``index`` (K,) ints in any order, repeats allowed -> a new (K, *row_shape) array.
 
-        Each run of consecutive indices is one positioned read straight into the result."""
+        Each run of consecutive indices is one read at its offset, straight into the result."""
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         if index.size and (index.min() < 0 or index.max() >= self.n):
             raise IndexError(f"{self.path}: row {int(index.max() if index.max() >= self.n else index.min())} "
@@ -86,12 +86,9 @@ class NpyRows:
         size = self.row_bytes
         flat = memoryview(out.reshape(-1).view(np.uint8))
         breaks = np.flatnonzero(np.diff(index) != 1) + 1
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
+        with open(self.path, "rb", buffering=0) as handle:  # unbuffered: straight into ``out``
             for start, end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(index)]])):
-                _pread_all(fd, flat[start * size : end * size], self.offset + int(index[start]) * size, self.path)
-        finally:
-            os.close(fd)
+                _read_all(handle, flat[start * size : end * size], self.offset + int(index[start]) * size)
         return out
 
     def __getitem__(self, key) -> np.ndarray:
@@ -193,13 +190,14 @@ def _copy_range(source: int, sink: int, count: int, src_offset: int, dst_offset:
         count, src_offset, dst_offset = count - done, src_offset + done, dst_offset + done
 
 
-def _pread_all(fd: int, into: memoryview, position: int, path: str) -> None:
-    """Fill all of ``into`` from ``position`` (preadv may read less than asked)."""
+def _read_all(handle, into: memoryview, position: int) -> None:
+    """Fill all of ``into`` from byte ``position`` of the unbuffered file ``handle`` (a read may return less)."""
+    handle.seek(position)
     while into:
-        done = os.preadv(fd, [into], position)
-        if done <= 0:
-            raise OSError(f"{path}: unexpected end of file at byte {position}")
-        into, position = into[done:], position + done
+        done = handle.readinto(into)
+        if not done:
+            raise OSError(f"{handle.name}: unexpected end of file at byte {handle.tell()}")
+        into = into[done:]
 
 
 def _pwrite_all(fd: int, data: memoryview, position: int) -> None:

@@ -77,18 +77,19 @@ class NpyRows:
 
         Each run of consecutive indices is one read at its offset, straight into the result."""
         index = np.asarray(index, dtype=np.int64).reshape(-1)
-        if index.size and (index.min() < 0 or index.max() >= self.n):
-            raise IndexError(f"{self.path}: row {int(index.max() if index.max() >= self.n else index.min())} "
-                             f"out of range for {self.n} rows")
+        outside = index[(index < 0) | (index >= self.n)]
+        if outside.size:
+            raise IndexError(f"{self.path}: row {int(outside[0])} out of range for {self.n} rows")
         out = np.empty((len(index), *self.row_shape), self.dtype)
         if not len(index):
             return out
         size = self.row_bytes
         flat = memoryview(out.reshape(-1).view(np.uint8))
-        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        position = 0
         with open(self.path, "rb", buffering=0) as handle:  # unbuffered: straight into ``out``
-            for start, end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(index)]])):
-                _read_all(handle, flat[start * size : end * size], self.offset + int(index[start]) * size)
+            for first, count in _runs(index):
+                _read_all(handle, flat[position * size : (position + count) * size], self.offset + first * size)
+                position += count
         return out
 
     def __getitem__(self, key) -> np.ndarray:
@@ -165,7 +166,7 @@ class RowWriter:
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
-    """Increasing indices (K,) -> (first, count) of each run of consecutive values."""
+    """Indices (K,), in any order -> (first, count) of each run of consecutive values (steps of +1)."""
     if not len(indices):
         return []
     breaks = np.flatnonzero(np.diff(indices) != 1) + 1

@@ -125,15 +125,16 @@ def prepare(data: str, out_dir: str, workers: int = 0) -> dict:
             "timings_s": manifest.get("timings_s", {}) if redone else {}}
 
 
-def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None = None) -> dict:
-    """models.training.train_modality for ``epochs`` epochs (no early stop), its builder given ``hyper``
-    (default: none, the project's network); seconds of each epoch."""
+def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None = None, batch_size: int = 32) -> dict:
+    """models.training.train_modality for ``epochs`` epochs (no early stop) in batches of ``batch_size``,
+    its builder given ``hyper`` (default: none, the project's network); seconds of each epoch."""
     from models.modalities import get_modality
     from models.training import TrainOptions, train_modality
     from preprocessing.storage.feature_store import FeatureSet
 
     fs = FeatureSet.load(Path(features))
-    options = TrainOptions(epochs=epochs, patience=epochs + 1, verbose=False, hyper=dict(hyper or {}))
+    options = TrainOptions(epochs=epochs, patience=epochs + 1, verbose=False, hyper=dict(hyper or {}),
+                           batch_size=batch_size)
     with stopwatch() as t:
         result = train_modality(get_modality(modality), fs, options, weights_dir=None)
     training = result.sidecar["training"]

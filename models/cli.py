@@ -24,7 +24,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, default=Path("weights"), help="folder for the .h5 model and its sidecar (default: weights/)")
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (early stopping on validation macro-F1; default 40)")
     parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--batch-size", type=whole_or_auto, default="auto", metavar="N|auto",
+                        help="batch size; auto: 32, or 128 with the learning rate doubled where training + "
+                        "validation hold more than 5,000 rows (default: auto)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 0.001)")
     parser.add_argument("--balance", choices=BALANCE_METHODS, default=None,
                         help="class balancing of the training split (default: balanced-batches for wav and text, smote for bio)")
@@ -36,7 +38,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto (mixed float16/float32 on a GPU, float32 on the CPU), mixed, float32; a model "
                         "trained in mixed precision is saved computing in float32 (default: auto)")
-    parser.add_argument("--members", type=members_arg, default="auto", metavar="N|auto",
+    parser.add_argument("--members", type=whole_or_auto, default="auto", metavar="N|auto",
                         help="networks trained with seeds seed, seed+1, ... and averaged in the saved model; auto: "
                         "enough to train on about 20,000 rows in all, 1 to 4 (default: the settings', auto)")
     parser.add_argument("--validation", choices=VALIDATION, default="rotate",
@@ -60,8 +62,8 @@ def build_parser(name: str) -> argparse.ArgumentParser:
 
 
 
-def members_arg(value: str) -> int | str:
-    """--members: a whole number of at least 1, or "auto"."""
+def whole_or_auto(value: str) -> int | str:
+    """--members, --batch-size: a whole number of at least 1, or "auto"."""
     if value == "auto":
         return value
     try:

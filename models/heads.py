@@ -31,8 +31,18 @@ class Head:
 
         return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name=self.name)(representation)
 
-    def loss(self):
-        return "sparse_categorical_crossentropy"
+    def loss(self, label_smoothing: float = 0.0):
+        """Cross-entropy on label indices; with ``label_smoothing`` > 0 against the smoothed one-hot target."""
+        if not label_smoothing:
+            return "sparse_categorical_crossentropy"
+        import keras
+        from keras import ops
+
+        def smoothed_crossentropy(y_true, y_pred):
+            one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), N_CLASSES)
+            return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=label_smoothing)
+
+        return smoothed_crossentropy
 
     def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray, train_targets: np.ndarray | None = None) -> dict:
         from models.metrics import evaluate
@@ -63,8 +73,8 @@ class RegressionHead(Head):
         # starts at the middle of the 1-5 scale, so early epochs do not spend their loss on the offset
         return layers.Dense(1, dtype="float32", name=self.name, bias_initializer=initializers.Constant(MIDDLE))(representation)
 
-    def loss(self):
-        return masked_mse
+    def loss(self, label_smoothing: float = 0.0):
+        return masked_mse  # smoothing concerns the emotion classes only
 
     def evaluate(self, y_true: np.ndarray, y_pred: np.ndarray, train_targets: np.ndarray | None = None) -> dict:
         """RMSE, Pearson r and CCC over the rated rows; beside them, always predicting the training mean."""

@@ -35,7 +35,7 @@ class TrainOptions:
     start from the settings file's defaults (``preprocessing.settings``: members auto, rotating validation)."""
 
     epochs: int = 40
-    batch_size: int = 32              # the global batch, split over a distribution strategy's replicas
+    batch_size: int | str = 32        # the global batch, split over a distribution strategy's replicas; or "auto" (resolve_batch)
     learning_rate: float = 1e-3
     patience: int = 8
     min_epoch_rows: int = 2048        # an epoch draws at least this many rows (a small corpus gets enough steps)
@@ -55,6 +55,7 @@ class TrainOptions:
     hyper: dict = field(default_factory=dict)  # builder keyword arguments
     prior_shift: str = "off"          # "tune": each member's class-prior logit shift chosen on its validation rows
     ema: float = 0.0                  # > 0: validate, keep and save the moving average of the weights (this momentum)
+    label_smoothing: float = 0.0      # > 0: the emotion head learns (1 - it) x one-hot + it / 7 (Szegedy et al. 2016)
     verbose: bool = True
 
 
@@ -84,6 +85,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
         loss_weights=dict(train["loss_weights"] or {}), pretrain=(train["pretrain"] or {}).get(name),
         pretrain_epochs=train["pretrain_epochs"], hyper=dict((train["hyper"] or {}).get(name) or {}),
         prior_shift=(train["prior_shift"] or {}).get(name) or "off", ema=float((train["ema"] or {}).get(name) or 0.0),
+        label_smoothing=float((train.get("label_smoothing") or {}).get(name) or 0.0),
     )
     return TrainOptions(**{**values, **overrides})
 
@@ -97,7 +99,7 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["loss_weights"] = dict(options.loss_weights)
-    for key in ("pretrain", "balance", "hyper", "ema", "prior_shift"):  # per-modality: this model's entry
+    for key in ("pretrain", "balance", "hyper", "ema", "prior_shift", "label_smoothing"):  # per-modality: this model's entry
         train[key] = {**(train[key] or {}), name: getattr(options, key)}
     return run
 
@@ -116,12 +118,15 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     method = options.balance or modality.default_balance
     asked = options
     pool_rows = len(fs.rows("train", options.test_fold)) + len(fs.rows("valid", options.test_fold))
-    options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality)))
+    batch_size, learning_rate = resolve_batch(options.batch_size, options.learning_rate, pool_rows)
+    options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality)),
+                      batch_size=batch_size, learning_rate=learning_rate)
     if options.validation not in VALIDATION:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
     if options.prior_shift not in decision.PRIOR_SHIFTS:
         raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
     check_ema(options.ema)
+    check_label_smoothing(options.label_smoothing)
     if options.refit and options.validation == "rotate" and options.members > 1:
         raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
@@ -191,7 +196,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
         "settings": settings_of_run(fs, modality.name, asked),
         "training": {**{k: v for k, v in asdict(options).items() if k != "verbose"}, "balance": method,
                      "best_epoch": members[0].best_epoch, "epochs_run": len(history), "history": history,
-                     "members_asked": asked.members,
+                     "members_asked": asked.members, "batch_size_asked": asked.batch_size,
+                     "learning_rate_asked": asked.learning_rate,
                      "members": [{"seed": seed + i, "best_epoch": m.best_epoch, "epochs_run": len(m.history),
                                   "best_valid_macro_f1": m.best_valid, "pretrain_epochs": len(m.pretrained),
                                   "prior_shift": m.prior_shift}
@@ -259,6 +265,16 @@ def check_ema(momentum) -> float:
     return float(momentum)
 
 
+SMOOTHING_RULE = "expected a share from 0 (off) up to, not including, 1"
+
+
+def check_label_smoothing(share) -> float:
+    """``TrainOptions.label_smoothing`` as a float; ValueError unless 0 <= it < 1."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share < 1.0:
+        raise ValueError(f"label_smoothing {share!r}: {SMOOTHING_RULE}")
+    return float(share)
+
+
 VALIDATION = ("fixed", "rotate")
 AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all
 MAX_AUTO_MEMBERS = 4        # ... and at most this many, unless the modality sets max_auto_members
@@ -282,6 +298,28 @@ def resolve_members(members: int | str, pool_rows: int, most: int = MAX_AUTO_MEM
     if not isinstance(members, int) or isinstance(members, bool) or members < 1:
         raise ValueError(f"members must be a whole number of at least 1 or \"auto\", not {members!r}")
     return members
+
+
+AUTO_BATCH_POOL_ROWS = 5_000  # batch_size="auto": the larger batch from more training + validation rows than this
+SMALL_BATCH, LARGE_BATCH = 32, 128
+
+
+def resolve_batch(batch_size: int | str, learning_rate: float, pool_rows: int) -> tuple[int, float]:
+    """(batch size, learning rate) to train with: ``batch_size`` itself and ``learning_rate`` as given,
+    or for "auto" 32 as given on a pool (training + validation rows) of up to AUTO_BATCH_POOL_ROWS
+    and 128 beyond, with the learning rate times sqrt(128 / 32) = 2 (the square-root rule for Adam).
+
+    On two CPU cores a batch of 128 trains the audio network about 1.5x faster per map than 32; a
+    corpus of KEMDy's size (a pool of about 10,000 rows) still takes 60 steps an epoch, while a small
+    one (EmoDB, KOTE-7, the demo corpus) keeps the 64 steps an epoch of 32 that it needs.
+    """
+    if batch_size == "auto":
+        if pool_rows <= AUTO_BATCH_POOL_ROWS:
+            return SMALL_BATCH, float(learning_rate)
+        return LARGE_BATCH, float(learning_rate) * float(np.sqrt(LARGE_BATCH / SMALL_BATCH))
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1 or \"auto\", not {batch_size!r}")
+    return batch_size, float(learning_rate)
 
 
 def member_splits(fs: FeatureSet, rows: dict, members: int, rotate: bool) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -443,7 +481,7 @@ class _Fit:
         import keras
 
         with self.devices.strategy.scope():
-            losses = [head.loss() for head in self.heads]
+            losses = [head.loss(self.options.label_smoothing) for head in self.heads]
             optimizer = keras.optimizers.Adam(self.options.learning_rate, use_ema=self.options.ema > 0,
                                               ema_momentum=self.options.ema)
             model.compile(optimizer=optimizer,

@@ -39,7 +39,7 @@ def defaults() -> dict:
             "audio": asdict(AudioSettings()), "text": asdict(TextSettings()), "bio": asdict(BioSettings()),
         },
         "train": {
-            "epochs": 40, "patience": 8, "batch_size": 32, "learning_rate": 1e-3, "strategy": "auto",
+            "epochs": 40, "patience": 8, "batch_size": "auto", "learning_rate": 1e-3, "strategy": "auto",
             "precision": "auto",     # mixed precision on a GPU, float32 on the CPU; or "mixed", "float32"
             "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
             "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
@@ -60,6 +60,8 @@ def defaults() -> dict:
             # Momentum of a moving average of the weights that is validated, kept and saved (0: off).
             # Off where a network peaks within a few hundred steps (the text model): the average lags.
             "ema": {"wav": 0.99, "text": 0.0, "bio": 0.0},
+            # Share of the emotion target spread evenly over the 7 classes (0: plain cross-entropy).
+            "label_smoothing": {"wav": 0.0, "text": 0.0, "bio": 0.0},
         },
         # Conversation context (ensemble/context.py): turns before (and with "both" also after) an utterance.
         "context": {"turns": 4, "direction": "past", "epochs": 60},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.python_scripts import run_json
@@ -87,6 +88,37 @@ def test_weight_average_changes_what_is_validated_not_how_the_network_trains(tin
     assert runs[1].sidecar["training"]["ema"] == 0.9
 
 
+def test_label_smoothing_is_cross_entropy_against_the_smoothed_target():
+    """The emotion head's loss with smoothing a: -sum((1 - a) one_hot + a / 7) log p, per row; 0 is Keras' own."""
+    from keras import ops
+
+    from models.heads import HEADS
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(7), size=5).astype(np.float32)
+    labels = np.array([0, 3, 6, 2, 3])
+    target = 0.9 * np.eye(7)[labels] + 0.1 / 7
+    expected = -(target * np.log(probs)).sum(axis=1)
+    smoothed = ops.convert_to_numpy(HEADS["emotion"].loss(0.1)(labels, probs))
+    assert smoothed == pytest.approx(expected, rel=1e-5)
+    assert HEADS["emotion"].loss(0.0) == "sparse_categorical_crossentropy"
+
+
+def test_label_smoothing_trains_and_is_recorded(tiny_fs):
+    from models.modalities import MODALITIES
+    from models.training import TrainOptions, train_modality
+
+    runs = [train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=3, patience=10, hyper={"hidden": (16,)},
+                                                                     verbose=False, label_smoothing=share), None)
+            for share in (0.0, 0.2)]
+    plain, smoothed = (r.sidecar["training"]["history"] for r in runs)
+    # a smoothed target can never be fitted exactly, so its loss stays above the plain one's
+    assert smoothed[-1]["loss"] > plain[-1]["loss"]
+    assert runs[1].sidecar["training"]["label_smoothing"] == 0.2
+    with pytest.raises(ValueError, match="label_smoothing 1.0"):
+        train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=1, verbose=False, label_smoothing=1.0), None)
+
+
 def test_epoch_log_prints_one_line_per_epoch(tiny_fs, capsys):
     from models.modalities import MODALITIES
     from models.training import TrainOptions, train_modality
@@ -137,10 +169,23 @@ def test_refit_trains_on_validation_rows_for_the_selected_epochs(tiny_fs):
     assert result.sidecar["state"] != selection_state
 
 
+def test_batch_auto_grows_with_the_corpus_and_scales_the_learning_rate():
+    from models.training import resolve_batch
+
+    # EmoDB (363 pool rows), KOTE-7 (2,212) and the demo keep 32; a KEMDy20-sized pool (10,208) trains at 128
+    for pool in (363, 2_212, 5_000):
+        assert resolve_batch("auto", 1e-3, pool) == (32, 1e-3)
+    assert resolve_batch("auto", 1e-3, 10_208) == (128, pytest.approx(2e-3))
+    assert resolve_batch(64, 1e-3, 10_208) == (64, 1e-3)  # a number is taken as given, with its learning rate
+    for bad in (0, "big", True, 32.0):
+        with pytest.raises(ValueError, match="batch_size"):
+            resolve_batch(bad, 1e-3, 100)
+
+
 def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_fs):
     import numpy as np
 
-    from models.cli import members_arg
+    from models.cli import whole_or_auto
     from models.modalities import MODALITIES
     from models.training import member_splits, most_auto_members, resolve_members
 
@@ -153,9 +198,9 @@ def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_f
     for bad in (0, "many", True):
         with pytest.raises(ValueError, match="members"):
             resolve_members(bad, 100)
-    assert members_arg("auto") == "auto" and members_arg("2") == 2
+    assert whole_or_auto("auto") == "auto" and whole_or_auto("2") == 2
     with pytest.raises(Exception, match="at least 1"):
-        members_arg("0")
+        whole_or_auto("0")
 
     rows = {s: tiny_fs.rows(s) for s in ("train", "valid")}
     splits = member_splits(tiny_fs, rows, 2, rotate=True)  # 3 folds: test fold 0, a pool of folds 1 and 2

@@ -309,9 +309,10 @@ def resolve_batch(batch_size: int | str, learning_rate: float, pool_rows: int) -
     or for "auto" 32 as given on a pool (training + validation rows) of up to AUTO_BATCH_POOL_ROWS
     and 128 beyond, with the learning rate times sqrt(128 / 32) = 2 (the square-root rule for Adam).
 
-    On two CPU cores a batch of 128 trains the audio network about 1.5x faster per map than 32; a
-    corpus of KEMDy's size (a pool of about 10,000 rows) still takes 60 steps an epoch, while a small
-    one (EmoDB, KOTE-7, the demo corpus) keeps the 64 steps an epoch of 32 that it needs.
+    On two CPU cores an audio epoch in batches of 128 took 3.75 s against 5.39 s in batches of 32
+    (KEMDy20-sized demo corpus, the same rows; benchmarks/RESULTS.md), and a corpus of KEMDy's size
+    (a pool of about 10,000 rows) still takes 60 steps an epoch. A small corpus (EmoDB, KOTE-7, the
+    demo corpus) keeps batches of 32: its epochs of 2,048 rows would otherwise be 16 steps.
     """
     if batch_size == "auto":
         if pool_rows <= AUTO_BATCH_POOL_ROWS:

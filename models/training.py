@@ -258,11 +258,16 @@ def _report(name: str, options: TrainOptions, members: list, rows: dict, metrics
 EMA_RULE = "expected a momentum from 0 (off) up to, not including, 1"
 
 
+def _unit_fraction(name: str, value, rule: str) -> float:
+    """``value`` as a float; ValueError "``name`` value: ``rule``" unless it is a number with 0 <= it < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} {value!r}: {rule}")
+    return float(value)
+
+
 def check_ema(momentum) -> float:
     """The weight average's momentum (``TrainOptions.ema``) as a float; ValueError unless 0 <= it < 1."""
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-        raise ValueError(f"ema {momentum!r}: {EMA_RULE}")
-    return float(momentum)
+    return _unit_fraction("ema", momentum, EMA_RULE)
 
 
 SMOOTHING_RULE = "expected a share from 0 (off) up to, not including, 1"
@@ -270,9 +275,7 @@ SMOOTHING_RULE = "expected a share from 0 (off) up to, not including, 1"
 
 def check_label_smoothing(share) -> float:
     """``TrainOptions.label_smoothing`` as a float; ValueError unless 0 <= it < 1."""
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share < 1.0:
-        raise ValueError(f"label_smoothing {share!r}: {SMOOTHING_RULE}")
-    return float(share)
+    return _unit_fraction("label_smoothing", share, SMOOTHING_RULE)
 
 
 VALIDATION = ("fixed", "rotate")
@@ -295,9 +298,14 @@ def resolve_members(members: int | str, pool_rows: int, most: int = MAX_AUTO_MEM
     """
     if members == "auto":
         return int(np.clip(np.ceil(AUTO_MEMBER_ROWS / max(1, pool_rows)), 1, most))
-    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
-        raise ValueError(f"members must be a whole number of at least 1 or \"auto\", not {members!r}")
-    return members
+    return _whole_number("members", members)
+
+
+def _whole_number(name: str, value) -> int:
+    """``value`` itself; ValueError naming ``name`` unless it is a whole number of at least 1 (``"auto"`` is the caller's)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1 or \"auto\", not {value!r}")
+    return value
 
 
 AUTO_BATCH_POOL_ROWS = 5_000  # batch_size="auto": the larger batch from more training + validation rows than this
@@ -318,9 +326,7 @@ def resolve_batch(batch_size: int | str, learning_rate: float, pool_rows: int) -
         if pool_rows <= AUTO_BATCH_POOL_ROWS:
             return SMALL_BATCH, float(learning_rate)
         return LARGE_BATCH, float(learning_rate) * float(np.sqrt(LARGE_BATCH / SMALL_BATCH))
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number of at least 1 or \"auto\", not {batch_size!r}")
-    return batch_size, float(learning_rate)
+    return _whole_number("batch_size", batch_size), float(learning_rate)
 
 
 def member_splits(fs: FeatureSet, rows: dict, members: int, rotate: bool) -> list[tuple[np.ndarray, np.ndarray]]:

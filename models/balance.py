@@ -4,7 +4,8 @@ SMOTE (imbalanced-learn) interpolates feature vectors: it is meaningful for bio 
 the bio default. MFCC maps of different lengths and token sequences are not interpolable,
 and copying them (random over-sampling) multiplies memory and epoch length on a
 neutral-heavy corpus: wav and text default to balanced batches, drawn by ``epoch_sampler``
-without copying anything. Class weights and no balancing are the other choices.
+without copying anything (or batches with each class as frequent as the square root of its
+count, "sqrt-batches"). Class weights and no balancing are the other choices.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import numpy as np
 from preprocessing.emotions import EMOTIONS
 
 log = logging.getLogger(__name__)
-BALANCE_METHODS = ("balanced-batches", "smote", "oversample", "class-weight", "none")
+BALANCE_METHODS = ("balanced-batches", "sqrt-batches", "smote", "oversample", "class-weight", "none")
+# Batches drawn by epoch_sampler: a row's chance goes as its class count ** -power, so each class's share of
+# an epoch goes as count ** (1 - power): equal shares (balanced) or shares as the square root of the counts.
+SAMPLING_POWER = {"balanced-batches": 1.0, "sqrt-batches": 0.5}
 RESAMPLING = ("smote", "oversample")  # the methods that build new input arrays (they need every row at once)
 
 
@@ -94,13 +98,15 @@ def _named(counts: np.ndarray) -> dict[str, int]:
     return {EMOTIONS[i]: int(c) for i, c in enumerate(counts)}
 
 
-def epoch_sampler(x: np.ndarray, targets, *, batch_size: int, balanced: bool, min_rows: int, seed: int,
+def epoch_sampler(x: np.ndarray, targets, *, batch_size: int, power: float, min_rows: int, seed: int,
                   sample_weight: np.ndarray | None = None):
     """A ``keras.utils.PyDataset`` over training rows that draws a fresh order every epoch.
 
-    ``balanced``: each row is drawn with probability inversely proportional to its class
-    count, so every class is equally frequent in expectation (balanced batches, without
-    copying or interpolating inputs: maps and token sequences stay as they are). An epoch
+    ``power``: each row is drawn with probability proportional to its class count ** -power.
+    1: every class is equally frequent in expectation (balanced batches, without copying or
+    interpolating inputs: maps and token sequences stay as they are); 0.5: a class's share
+    goes as the square root of its count (rare classes drawn more often than in the corpus,
+    but less often repeated than when balanced); 0: the corpus as it is. An epoch
     has ``max(len(x), min_rows)`` rows: the corpus size on a large corpus, and enough steps
     between two validations on a small one. ``targets``: the labels (n,) int, or a list of
     one array per head whose first entry is the labels.
@@ -115,12 +121,12 @@ def epoch_sampler(x: np.ndarray, targets, *, batch_size: int, balanced: bool, mi
             self.rng = np.random.default_rng(seed)
             self.rows = max(len(labels), int(min_rows))
             counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
-            weights = 1.0 / counts[labels] if balanced else np.ones(len(labels))
+            weights = 1.0 / counts[labels] ** float(power)  # power 1: exactly 1 / count
             self.p = weights / weights.sum()
             self.order = self._draw()
 
         def _draw(self) -> np.ndarray:
-            if not balanced and self.rows == len(labels):
+            if power == 0 and self.rows == len(labels):
                 return self.rng.permutation(len(labels))
             return self.rng.choice(len(labels), size=self.rows, replace=True, p=self.p)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from models import artifacts, decision
-from models.balance import RESAMPLING, balance_rows, class_weights, epoch_sampler
+from models.balance import RESAMPLING, SAMPLING_POWER, balance_rows, class_weights, epoch_sampler
 from models.devices import configure
 from models.encoded_rows import training_inputs
 from models.heads import get_heads, rated_heads
@@ -448,7 +448,7 @@ class _Fit:
             self._compile(model, weights_only)
             pretrain_log = EpochLog(f"{name} pretrain {options.pretrain}", options.pretrain_epochs, options.verbose)
             pretrain_batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size,
-                                             balanced=self.method == "balanced-batches",
+                                             power=SAMPLING_POWER.get(self.method, 0.0),
                                              min_rows=options.min_epoch_rows, seed=seed, sample_weight=sample_weight)
             with filtered_stderr():
                 model.fit(pretrain_batches, epochs=options.pretrain_epochs, verbose=0,
@@ -473,7 +473,7 @@ class _Fit:
                     [y_valid] + [h.targets(fs, valid_rows) for h in heads[1:]]))
         callbacks = ema + callbacks
         batches = epoch_sampler(x_fit, targets, batch_size=options.batch_size,
-                                balanced=self.method == "balanced-batches", min_rows=options.min_epoch_rows,
+                                power=SAMPLING_POWER.get(self.method, 0.0), min_rows=options.min_epoch_rows,
                                 seed=seed, sample_weight=sample_weight)
         with filtered_stderr():
             model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks, validation_data=validation_data)

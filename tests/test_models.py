@@ -56,6 +56,24 @@ def test_builders_shapes_and_sizes():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_text_lstm_mean_pooling_leaves_the_padding_out():
+    """``lstm_pooling="mean"`` averages the LSTM's outputs over the morphemes only: a comment
+    gives the same output however much padding follows it; the default reads the final states."""
+    import keras
+
+    ids = np.array([[5, 9, 3, 0, 0, 0, 0, 0]], dtype=np.int32)
+    text = build_text_model(20, 8, lstm_pooling="mean", bag_norm=False, dropout=0.0)
+    short = build_text_model(20, 3, lstm_pooling="mean", bag_norm=False, dropout=0.0)
+    short.set_weights(text.get_weights())
+    np.testing.assert_allclose(np.asarray(short(ids[:, :3])), np.asarray(text(ids)), atol=1e-6)
+    assert any(isinstance(layer, keras.layers.Bidirectional) and layer.forward_layer.return_sequences
+               for layer in text.layers)
+    assert not any(getattr(getattr(layer, "forward_layer", None), "return_sequences", False)
+                   for layer in build_text_model(20, 8).layers)
+    with pytest.raises(ValueError, match="lstm_pooling must be 'last' or 'mean'"):
+        build_text_model(20, 8, lstm_pooling="max")
+
+
 def test_audio_network_runs_at_half_the_frame_rate_but_reads_every_frame():
     """The first convolution steps 2 frames (150 outputs for 300 frames) with a kernel of 5, so a
     change in any one frame, odd or even, still reaches its output."""
@@ -233,7 +251,7 @@ def test_balanced_batches_draw_classes_equally_without_copying():
 
     y = np.array([4] * 900 + [0] * 90 + [6] * 10)  # neutral-heavy, as KEMDy
     x = np.arange(len(y), dtype=np.float32)[:, None]
-    sampler = epoch_sampler(x, y, batch_size=50, balanced=True, min_rows=2048, seed=0)
+    sampler = epoch_sampler(x, y, batch_size=50, power=1.0, min_rows=2048, seed=0)
     assert len(sampler) == int(np.ceil(2048 / 50))  # a small corpus still gets 2,048 rows an epoch
     drawn = np.concatenate([sampler[i][1] for i in range(len(sampler))])
     shares = np.bincount(drawn, minlength=7)[[0, 4, 6]] / len(drawn)
@@ -243,6 +261,16 @@ def test_balanced_batches_draw_classes_equally_without_copying():
     sampler.on_epoch_end()
     assert not np.array_equal(first, np.concatenate([sampler[i][0][:, 0] for i in range(len(sampler))]))
     big = epoch_sampler(np.zeros((5000, 1), np.float32), np.repeat(np.arange(5), 1000), batch_size=100,
-                        balanced=False, min_rows=2048, seed=0)
+                        power=0.0, min_rows=2048, seed=0)
     assert len(big) == 50  # a large corpus: one pass over its rows, shuffled
     assert sorted(np.concatenate([big[i][1] for i in range(50)]).tolist()) == sorted(np.repeat(np.arange(5), 1000).tolist())
+
+
+def test_sqrt_batches_draw_classes_as_the_square_root_of_their_counts():
+    from models.balance import epoch_sampler
+
+    y = np.array([4] * 900 + [0] * 100 + [6] * 9)
+    sampler = epoch_sampler(np.zeros((len(y), 1), np.float32), y, batch_size=64, power=0.5, min_rows=20_000, seed=0)
+    drawn = np.concatenate([sampler[i][1] for i in range(len(sampler))])
+    shares = np.bincount(drawn, minlength=7)[[4, 0, 6]] / len(drawn)
+    np.testing.assert_allclose(shares, np.array([30, 10, 3]) / 43, atol=0.02)  # sqrt(900), sqrt(100), sqrt(9)

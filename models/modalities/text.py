@@ -23,7 +23,7 @@ PAD, OOV = 0, 1
 def build_text_model(vocab_size: int, seq_len: int, *, ngram_size: int = 0, ngram_len: int = 0, heads=None,
                      embedding_dim: int = 64, units: int = 32, bidirectional: bool = True, average_path: bool = True,
                      ngram_dim: int = 64, dropout: float = 0.3, l2: float = 0.0, recurrent: bool = True,
-                     bag_norm: bool = True):
+                     bag_norm: bool = True, lstm_pooling: str = "last"):
     """Input (batch, seq_len + ngram_len) int IDs -> one output per head (default: the emotion softmax (batch, 7)).
 
     The first ``seq_len`` IDs are Mecab morphemes (0 = padding): a (bidirectional) LSTM reads
@@ -31,7 +31,8 @@ def build_text_model(vocab_size: int, seq_len: int, *, ngram_size: int = 0, ngra
     ``ngram_len`` IDs, when ``ngram_size`` > 0, are the transcript's character n-grams: Korean
     morphology lives below the morpheme, and their averaged embedding is a bag of n-grams
     learnt inside the model (fastText-style). Both parts arrive in one array so the model
-    has one input; built-in Cropping1D layers split it.
+    has one input; built-in Cropping1D layers split it. ``lstm_pooling``: the LSTM's final
+    states ("last") or the average of its outputs over the morphemes ("mean", padding left out).
     """
     import keras
     from keras import layers, regularizers
@@ -43,9 +44,12 @@ def build_text_model(vocab_size: int, seq_len: int, *, ngram_size: int = 0, ngra
                                 embeddings_regularizer=regularizers.l2(l2) if l2 else None)(morphemes)
     embedded = layers.SpatialDropout1D(min(dropout, 0.3))(embedded)
     parts = []
+    if lstm_pooling not in ("last", "mean"):
+        raise ValueError(f"lstm_pooling must be 'last' or 'mean', not {lstm_pooling!r}")
     if recurrent:
-        lstm = layers.LSTM(units)
-        parts.append(layers.Bidirectional(lstm)(embedded) if bidirectional else lstm(embedded))
+        lstm = layers.LSTM(units, return_sequences=lstm_pooling == "mean")
+        read = layers.Bidirectional(lstm)(embedded) if bidirectional else lstm(embedded)
+        parts.append(layers.GlobalAveragePooling1D()(read) if lstm_pooling == "mean" else read)
     if average_path:
         parts.append(layers.GlobalAveragePooling1D()(embedded))
     if ngram_len and ngram_size:

@@ -20,6 +20,7 @@ from models.devices import configure
 from models.encoded_rows import training_inputs
 from models.heads import get_heads, rated_heads
 from models.metrics import evaluate, format_report, majority_baseline
+from models.modalities.base import check_hyper
 from models.native_logs import filtered_stderr
 from preprocessing import settings as run_settings
 from preprocessing.emotions import EMOTIONS
@@ -121,12 +122,7 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     batch_size, learning_rate = resolve_batch(options.batch_size, options.learning_rate, pool_rows)
     options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality)),
                       batch_size=batch_size, learning_rate=learning_rate)
-    if options.validation not in VALIDATION:
-        raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
-    if options.prior_shift not in decision.PRIOR_SHIFTS:
-        raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
-    check_ema(options.ema)
-    check_label_smoothing(options.label_smoothing)
+    check_options(modality, options)
     if options.refit and options.validation == "rotate" and options.members > 1:
         raise ValueError("refit and rotating validation exclude each other: rotated members already train on every fold")
     started = time.perf_counter()
@@ -253,6 +249,20 @@ def _report(name: str, options: TrainOptions, members: list, rows: dict, metrics
         format_report(f"validation ({metrics['valid']['n']} segments{kind})", metrics["valid"], metrics["majority_valid"]),
         format_report(f"test ({metrics['test']['n']} segments, scored once)", metrics["test"], metrics["majority_test"]),
     ])
+
+
+def check_options(modality, options: TrainOptions) -> None:
+    """ValueError naming the first setting of ``options`` that ``modality`` cannot train with.
+
+    Called before any training, so a cross-validation learns of a bad setting of its last
+    model before it has trained the others."""
+    if options.validation not in VALIDATION:
+        raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
+    if options.prior_shift not in decision.PRIOR_SHIFTS:
+        raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
+    check_ema(options.ema)
+    check_label_smoothing(options.label_smoothing)
+    check_hyper(modality, options.hyper)
 
 
 EMA_RULE = "expected a momentum from 0 (off) up to, not including, 1"

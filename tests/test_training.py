@@ -119,6 +119,30 @@ def test_label_smoothing_trains_and_is_recorded(tiny_fs):
         train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=1, verbose=False, label_smoothing=1.0), None)
 
 
+def test_an_unknown_builder_setting_is_named_before_training(tiny_features, tmp_path, capsys, monkeypatch):
+    """A misspelt ``train.hyper`` key is an error naming it and the keys the model takes, not a traceback."""
+    from models.cli import main
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"train": {"hyper": {"text": {"unit": 16}}}}))
+    assert main("text", ["--features", str(tiny_features), "--weights", str(tmp_path / "w"), "--settings",
+                         str(settings), "--members", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: train.hyper.text: unknown setting unit (known: embedding_dim, units," in err
+    assert "ngram_len" not in err and "heads" not in err  # set by the model itself, not by a setting
+    assert not (tmp_path / "w" / "text.h5").exists()
+    # a cross-validation says so before training the models that come before text
+    import models.training
+    from ensemble import crossval
+
+    trained = []
+    monkeypatch.setattr(models.training, "train_modality", lambda modality, *a, **k: trained.append(modality.name))
+    assert crossval.main(["--features", str(tiny_features), "--settings", str(settings), "--report",
+                          str(tmp_path / "cv"), "--quiet"]) == 2
+    assert "error: train.hyper.text: unknown setting unit" in capsys.readouterr().err
+    assert trained == []
+
+
 def test_epoch_log_prints_one_line_per_epoch(tiny_fs, capsys):
     from models.modalities import MODALITIES
     from models.training import TrainOptions, train_modality

@@ -7,9 +7,14 @@ networks ``members="auto"`` gives it; 4 when absent), ``feature_settings(fs)``,
 ``available(fs) -> (n,) bool``, ``fit_state(fs, rows)`` (fitted on training rows only,
 JSON-able, kept in the sidecar), ``inputs(fs, rows, state)`` (training and evaluation),
 ``encoder(sidecar, source)`` (a callable ``(raw input, name for errors)`` turning one new input into the same model input, for
-prediction) and ``build(feature_settings, state, hyper)`` (the Keras model).
+prediction), ``build(feature_settings, state, hyper)`` (the Keras model) and optionally
+``builder`` (the function ``build`` calls: ``train.hyper`` is then checked against its keyword
+arguments before training, those in the optional ``derived_arguments`` excepted, which
+``build`` sets itself).
 """
 from __future__ import annotations
+
+import inspect
 
 from models.artifacts import ModelFileError
 
@@ -25,3 +30,18 @@ def settings_from(cls, sidecar: dict, drop: tuple[str, ...] = ()):
         return cls(**values)
     except TypeError as exc:
         raise ModelFileError(f"{sidecar['modality']} model: its feature settings do not fit this version ({exc})") from None
+
+
+def check_hyper(modality, hyper: dict) -> None:
+    """ValueError naming the keys of ``hyper`` (``train.hyper.<name>``) that ``modality.builder`` does not take.
+
+    A modality without a ``builder`` (one written elsewhere) is not checked: its ``build`` reads ``hyper``."""
+    if getattr(modality, "builder", None) is None:
+        return
+    derived = set(getattr(modality, "derived_arguments", ("heads",)))
+    known = [name for name, p in inspect.signature(modality.builder).parameters.items()
+             if p.kind is p.KEYWORD_ONLY and name not in derived]
+    unknown = sorted(set(hyper) - set(known))
+    if unknown:
+        raise ValueError(f"train.hyper.{modality.name}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)} (known: {', '.join(known)})")

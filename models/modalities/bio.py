@@ -84,6 +84,7 @@ class BioModality:
     feature: str = "bio"
     input: str = "bio"        # the raw input it encodes at prediction: an Item's 'bio'
     default_balance: str = "smote"
+    builder = staticmethod(build_bio_model)  # train.hyper.bio: its keyword arguments
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return {**fs.manifest["settings"]["bio"], "features": fs.bio[2]}

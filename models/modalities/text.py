@@ -128,6 +128,8 @@ class TextModality:
     feature: str = "text"
     input: str = "text"        # the raw input it encodes at prediction: an Item's 'text'
     default_balance: str = "balanced-batches"
+    builder = staticmethod(build_text_model)  # train.hyper.text: its keyword arguments
+    derived_arguments: tuple = ("heads", "ngram_size", "ngram_len")  # set by build from the fitted n-gram vocabulary
     # members="auto" at most: a text network trains in seconds and stops after 2 to 4 epochs,
     # so its result varies most from seed to seed (KOTE-7: 8 members 0.432, 4 members 0.419)
     max_auto_members: int = 8

@@ -137,6 +137,7 @@ class WavModality:
     feature: str = "audio"
     input: str = "wav"        # the raw input it encodes at prediction: an Item's 'wav'
     default_balance: str = "balanced-batches"
+    builder = staticmethod(build_wav_model)  # train.hyper.wav: its keyword arguments
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return fs.manifest["settings"]["audio"]

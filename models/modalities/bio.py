@@ -84,7 +84,7 @@ class BioModality:
     feature: str = "bio"
     input: str = "bio"        # the raw input it encodes at prediction: an Item's 'bio'
     default_balance: str = "smote"
-    builder = staticmethod(build_bio_model)  # train.hyper.bio: its keyword arguments
+    builder = staticmethod(build_bio_model)  # what build calls; train.hyper.bio names its keyword arguments
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return {**fs.manifest["settings"]["bio"], "features": fs.bio[2]}
@@ -111,7 +111,7 @@ class BioModality:
 
     def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         n_inputs = len(feature_settings["features"]) + len(SIGNALS)
-        return build_bio_model(n_inputs, heads=heads, **hyper)
+        return self.builder(n_inputs, heads=heads, **hyper)
 
 
 def bio_settings(sidecar: dict, source: Path):

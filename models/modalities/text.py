@@ -128,7 +128,7 @@ class TextModality:
     feature: str = "text"
     input: str = "text"        # the raw input it encodes at prediction: an Item's 'text'
     default_balance: str = "balanced-batches"
-    builder = staticmethod(build_text_model)  # train.hyper.text: its keyword arguments
+    builder = staticmethod(build_text_model)  # what build calls; train.hyper.text names its keyword arguments
     derived_arguments: tuple = ("heads", "ngram_size", "ngram_len")  # set by build from the fitted n-gram vocabulary
     # members="auto" at most: a text network trains in seconds and stops after 2 to 4 epochs,
     # so its result varies most from seed to seed (KOTE-7: 8 members 0.432, 4 members 0.419)
@@ -178,4 +178,4 @@ class TextModality:
     def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         vocabulary, ngrams = state["vocabulary"], state.get("ngrams")
         sizes = {"ngram_size": len(ngrams["grams"]) + 1, "ngram_len": ngrams["length"]} if ngrams else {}
-        return build_text_model(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], heads=heads, **{**sizes, **hyper})
+        return self.builder(len(vocabulary["tokens"]) + 2, vocabulary["seq_len"], heads=heads, **{**sizes, **hyper})

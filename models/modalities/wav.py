@@ -137,7 +137,7 @@ class WavModality:
     feature: str = "audio"
     input: str = "wav"        # the raw input it encodes at prediction: an Item's 'wav'
     default_balance: str = "balanced-batches"
-    builder = staticmethod(build_wav_model)  # train.hyper.wav: its keyword arguments
+    builder = staticmethod(build_wav_model)  # what build calls; train.hyper.wav names its keyword arguments
 
     def feature_settings(self, fs: FeatureSet) -> dict:
         return fs.manifest["settings"]["audio"]
@@ -176,4 +176,4 @@ class WavModality:
 
     def build(self, feature_settings: dict, state: dict, hyper: dict, heads=None):
         shape = model_shape(AudioSettings(**feature_settings))
-        return build_wav_model(shape["frames"], shape["channels"], heads=heads, **hyper)
+        return self.builder(shape["frames"], shape["channels"], heads=heads, **hyper)

@@ -17,20 +17,27 @@ fold k+1, training = the rest, exactly as ensemble/crossval.py splits):
   train on the same training + validation pool, each early-stopped on one fold of it.
 
 Every number is test macro-F1, each fold scored once; the table gives mean ± std (sample
-std) over folds and our margin over the strongest baseline.
+std) over folds, our margin over the strongest baseline and on how many folds ours is ahead.
+
+``--repeats R`` repeats the whole cross-validation with seeds seed, seed + 1, ...: other folds
+(for EmoDB other pairs of held-out speakers) and other networks. On a small corpus one
+cross-validation's mean moves with the seed by about its standard error (KOTE-7: fold
+std 0.04 over 5 folds), so each seed's table is printed and then, per corpus, every model's
+mean ± std over all R x folds test folds (repeated k-fold cross-validation).
 """
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import write_json
+from preprocessing.split import MIN_FOLDS
 from preprocessing.storage.feature_store import FeatureSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +117,7 @@ def summary(values: list[float]) -> dict:
 
 
 def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int, settings: Path | None = None) -> dict:
+    """One cross-validation of ``name`` with ``seed``: every model's test macro-F1 per fold, and our margin."""
     from ensemble import api
     from models.metrics import majority_baseline
 
@@ -136,13 +144,42 @@ def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int,
         print(f"{name} fold {fold}: " + ", ".join(f"{k} {v[-1]['test_macro_f1']:.3f}" for k, v in rows.items()), flush=True)
     results = {k: {**summary([r["test_macro_f1"] for r in v]), "seconds": round(seconds[k], 1), "per_fold": v}
                for k, v in rows.items()}
-    strongest = max((k for k in results if k not in ("majority", "ours")), key=lambda k: results[k]["mean"])
     return {
         "corpus": name, "modality": spec["modality"], "segments": len(fs.segments), "folds": fs.n_folds,
         "grouping": fs.manifest["split"].get("grouped_by") or fs.manifest["split"]["grouping"], "seed": seed,
-        "prepare_seconds": round(prepared, 1), "results": results, "strongest_baseline": strongest,
-        "margin": results["ours"]["mean"] - results[strongest]["mean"],
+        "prepare_seconds": round(prepared, 1), "results": results, **margin(results),
     }
+
+
+def check_settings(settings: Path | None, modality: str, epochs: int | None) -> None:
+    """SettingsError / ValueError for a settings file our ``modality`` model cannot train with, before any work."""
+    from models.modalities import get_modality
+    from models.training import check_options, options_from_settings
+    from preprocessing import settings as run_settings
+
+    chosen = run_settings.load(settings) if settings is not None else run_settings.defaults()
+    if epochs:
+        chosen["train"]["epochs"] = epochs
+    check_options(get_modality(modality), options_from_settings(chosen["train"], modality))
+
+
+def margin(results: dict) -> dict:
+    """Our mean minus the strongest baseline's (highest mean), and on how many folds ours is ahead of it."""
+    strongest = max((k for k in results if k not in ("majority", "ours")), key=lambda k: results[k]["mean"])
+    ours, theirs = np.asarray(results["ours"]["folds"]), np.asarray(results[strongest]["folds"])
+    return {"strongest_baseline": strongest, "margin": float(ours.mean() - theirs.mean()),
+            "folds_ahead": int((ours > theirs).sum())}
+
+
+def pooled(runs: list[dict]) -> dict:
+    """Repeated cross-validation: the runs of one corpus (one per seed) as one table over all their folds."""
+    first = runs[0]
+    results = {name: {**summary([v for run in runs for v in run["results"][name]["folds"]]),
+                      "seconds": round(sum(run["results"][name]["seconds"] for run in runs), 1)}
+               for name in first["results"]}
+    return {"corpus": first["corpus"], "modality": first["modality"], "segments": first["segments"],
+            "folds": sum(run["folds"] for run in runs), "grouping": first["grouping"],
+            "seed": [run["seed"] for run in runs], "results": results, **margin(results)}
 
 
 def format_table(rows: list[dict]) -> str:
@@ -152,8 +189,11 @@ def format_table(rows: list[dict]) -> str:
             label = {"ours": f"ours ({row['modality']} model)"}.get(name, name)
             folds = " ".join(f"{v:.3f}" for v in result["folds"])
             lines.append(f"{row['corpus']:7} {label:45} {result['mean']:>11.3f} ± {result['std']:.3f}   {folds}")
+        seeds = (f"seed {row['seed']}" if isinstance(row["seed"], int)
+                 else f"{len(row['seed'])} seeds ({', '.join(map(str, row['seed']))}) pooled")
         lines.append(f"{row['corpus']:7} {'ours - strongest baseline':45} {row['margin']:>+11.3f}"
-                     f"   ({row['strongest_baseline']}; {row['folds']} {row['grouping']} folds, seed {row['seed']})")
+                     f"   ({row['strongest_baseline']}; ahead on {row['folds_ahead']} of {row['folds']}"
+                     f" {row['grouping']} folds, {seeds})")
     return "\n".join(lines)
 
 
@@ -164,20 +204,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="folds per corpus (default 5)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs for our models (default: the settings')")
     parser.add_argument("--seed", type=int, default=0, help="seed for split and training (default 0)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeat the cross-validation with seeds seed, seed + 1, ... and pool their folds (default 1)")
     parser.add_argument("--settings", type=Path, default=None,
                         help="settings file for our models' training (its train section; default: the project defaults)")
     parser.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "real_data.json")
     args = parser.parse_args(argv)
-    rows = []
-    for name in args.only or sorted(CORPORA):
-        if not CORPORA[name]["table"].exists():
-            print(f"skipping {name}: {CORPORA[name]['table']} not found", file=sys.stderr)
-            continue
-        rows.append(run_corpus(name, args.work, args.folds, args.epochs, args.seed, args.settings))
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, not {args.repeats}")
+    if args.folds < MIN_FOLDS:
+        parser.error(f"--folds must be at least {MIN_FOLDS} (test, validation and training folds), not {args.folds}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, not {args.epochs}")
+    rows, pooled_rows = [], []
+    try:
+        for name in args.only or sorted(CORPORA):
+            check_settings(args.settings, CORPORA[name]["modality"], args.epochs)
+        for name in args.only or sorted(CORPORA):
+            if not CORPORA[name]["table"].exists():
+                print(f"skipping {name}: {CORPORA[name]['table']} not found", file=sys.stderr)
+                continue
+            seeds = range(args.seed, args.seed + args.repeats)
+            runs = []
+            for seed in seeds:
+                runs.append(run_corpus(name, args.work if len(seeds) == 1 else args.work / f"seed{seed}", args.folds,
+                                       args.epochs, seed, args.settings))
+                write_json(args.json_out, rows + runs + pooled_rows)  # what has finished survives an interruption
+            rows += runs
+            if len(runs) > 1:
+                pooled_rows.append(pooled(runs))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the cross-validations that finished are in {args.json_out}" if rows else
+              "\ninterrupted before a cross-validation finished", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:  # a bad table or settings file: the readers' and settings' own messages
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print()
     print(format_table(rows))
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(rows, indent=2))
+    if pooled_rows:
+        print("\nrepeated cross-validation, every seed's folds pooled:")
+        print(format_table(pooled_rows))
+    write_json(args.json_out, rows + pooled_rows)
     print(f"\nwrote {args.json_out}")
     return 0
 

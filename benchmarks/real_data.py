@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--folds must be at least {MIN_FOLDS} (test, validation and training folds), not {args.folds}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, not {args.epochs}")
-    rows, pooled_rows = [], []
+    rows, runs, pooled_rows = [], [], []
     try:
         for name in args.only or sorted(CORPORA):
             check_settings(args.settings, CORPORA[name]["modality"], args.epochs)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(runs) > 1:
                 pooled_rows.append(pooled(runs))
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the cross-validations that finished are in {args.json_out}" if rows else
+        print(f"\ninterrupted; the cross-validations that finished are in {args.json_out}" if rows or runs else
               "\ninterrupted before a cross-validation finished", file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:  # a bad table or settings file: the readers' and settings' own messages

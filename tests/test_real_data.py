@@ -83,3 +83,18 @@ def test_a_bad_settings_file_is_named_before_any_corpus_is_prepared(tmp_path, mo
     assert real_data.main(args) == 2
     assert "unknown setting nonsense" in capsys.readouterr().err
     assert not (tmp_path / "work").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_an_interrupted_repeat_keeps_the_cross_validations_that_finished(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(real_data, "CORPORA", {"tiny": {"table": _text_table(tmp_path / "tiny.csv"), "modality": "text"}})
+
+    def run_corpus(name, work, folds, epochs, seed, settings=None):
+        if seed == 1:
+            raise KeyboardInterrupt
+        return {"corpus": name, "seed": seed, "results": {}}
+
+    monkeypatch.setattr(real_data, "run_corpus", run_corpus)
+    out = tmp_path / "results.json"
+    assert real_data.main(["--repeats", "3", "--work", str(tmp_path / "work"), "--json-out", str(out)]) == 130
+    assert json.loads(out.read_text()) == [{"corpus": "tiny", "seed": 0, "results": {}}]
+    assert f"finished are in {out}" in capsys.readouterr().err

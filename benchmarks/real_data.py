@@ -153,14 +153,13 @@ def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int,
 
 def check_settings(settings: Path | None, modality: str, epochs: int | None) -> None:
     """SettingsError / ValueError for a settings file our ``modality`` model cannot train with, before any work."""
-    from models.modalities import get_modality
-    from models.training import check_options, options_from_settings
+    from models.training import check_train_settings
     from preprocessing import settings as run_settings
 
     chosen = run_settings.load(settings) if settings is not None else run_settings.defaults()
     if epochs:
         chosen["train"]["epochs"] = epochs
-    check_options(get_modality(modality), options_from_settings(chosen["train"], modality))
+    check_train_settings(chosen["train"], [modality])
 
 
 def margin(results: dict) -> dict:

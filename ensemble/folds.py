@@ -123,10 +123,9 @@ def run_crossval(fs: FeatureSet, options: CrossvalOptions, kept=None, stop=None)
     names = modalities_of(fs)
     if not names:
         raise ValueError(f"{fs.folder}: no modality to train")
-    from models.training import check_options, options_from_settings
+    from models.training import check_train_settings
 
-    for name in names:  # a bad setting of the last model is an error now, not after the others have trained
-        check_options(MODALITIES[name], options_from_settings(options.train, name))
+    check_train_settings(options.train, names)  # a bad setting of the last model is an error now, not after the others have trained
     n_folds = fs.n_folds if options.first_folds is None else options.first_folds
     if not 1 <= n_folds <= fs.n_folds:
         raise ValueError(f"--folds must be between 1 and {fs.n_folds} (the prepared folds), got {n_folds}")

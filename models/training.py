@@ -265,6 +265,14 @@ def check_options(modality, options: TrainOptions) -> None:
     check_hyper(modality, options.hyper)
 
 
+def check_train_settings(train: dict, names) -> None:
+    """check_options for each modality in ``names`` from a settings file's ``train`` section, before any training."""
+    from models.modalities import get_modality
+
+    for name in names:
+        check_options(get_modality(name), options_from_settings(train, name))
+
+
 EMA_RULE = "expected a momentum from 0 (off) up to, not including, 1"
 
 

@@ -4,13 +4,15 @@ A run of the default cross-validation takes from half an hour to well over an ho
 laptop; Ctrl-C, SIGTERM or a kill in its last fold must not cost the folds before it.
 Each finished fold's record (``ensemble.folds.fold_record``) is written, atomically, to
 ``<folder>/fold_<k>.json`` with a key of everything it depends on: the prepared features
-and split, and every training, voting and context setting. A later run with the same key
+and split, every training, voting and context setting, and the project's own code (an
+updated or edited model gives other folds). A later run with the same key
 takes the record instead of training that fold again; every network is seeded by its
 setting and fold alone, so the record is the one the fold would give again. Records of
 another key (other settings, re-prepared features) are removed when a run starts.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,10 +23,25 @@ from preprocessing.storage import atomic
 log = logging.getLogger(__name__)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+CODE_PACKAGES = ("preprocessing", "models", "ensemble")  # what turns prepared features into a fold's figures
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """16 hex digits of the project's Python source (every ``.py`` under ``CODE_PACKAGES``)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for package in CODE_PACKAGES for p in (ROOT / package).rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def run_key(features: dict, options: dict) -> str:
     """16 hex digits of what a fold's record depends on: ``features`` (fingerprints of the
-    prepared inputs and split) and ``options`` (train, weights, tune and context settings)."""
-    identity = json.dumps({"features": features, "options": options}, sort_keys=True, default=str)
+    prepared inputs and split), ``options`` (train, weights, tune and context settings) and
+    the code (``code_fingerprint``)."""
+    identity = json.dumps({"features": features, "options": options, "code": code_fingerprint()},
+                          sort_keys=True, default=str)
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
 
 

@@ -262,3 +262,10 @@ def test_interrupted_crossval_resumes_its_finished_folds(tiny_features, tmp_path
     assert other.load(0) is None and list((report / "folds").iterdir()) == []
     same = folds.fold_records(fs, replace(options, train=resumed["options"]["train"]), report / "folds")
     assert same.key != other.key
+
+    # Nor does other code (an updated project, an edited model) take them.
+    from ensemble import fold_records
+    same.save(0, kept)
+    monkeypatch.setattr(fold_records, "code_fingerprint", lambda: "edited")
+    edited = folds.fold_records(fs, replace(options, train=resumed["options"]["train"]), report / "folds")
+    assert edited.key != same.key and edited.load(0) is None and list((report / "folds").iterdir()) == []

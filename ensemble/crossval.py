@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", dest="old_folds", type=int, default=None, help=argparse.SUPPRESS)  # the old name
     parser.add_argument("--epochs", type=int, default=40,
                         help="maximum epochs per model (early stopping on validation; default 40, 2 with --smoke)")
-    parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
+    parser.add_argument("--patience", type=int, default=8,
+                        help="epochs without validation improvement before stopping, for every model "
+                        "(default: the settings' train.patience, 8; text 3)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: the seed the features were prepared with)")
     add_weight_option(parser)
     parser.add_argument("--tune-weights", action="store_true",

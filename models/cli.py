@@ -23,7 +23,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--features", type=Path, default=Path("features"), help="prepared feature folder (default: features/)")
     parser.add_argument("--weights", type=Path, default=Path("weights"), help="folder for the .h5 model and its sidecar (default: weights/)")
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (early stopping on validation macro-F1; default 40)")
-    parser.add_argument("--patience", type=int, default=8, help="epochs without validation improvement before stopping (default 8)")
+    parser.add_argument("--patience", type=int, default=8,
+                        help="epochs without validation improvement before stopping "
+                        "(default: the settings' train.patience, 8; text 3)")
     parser.add_argument("--batch-size", type=whole_or_auto, default="auto", metavar="N|auto",
                         help="batch size; auto: 32, or 128 with the learning rate doubled where training + "
                         "validation hold more than 5,000 rows (default: auto)")

@@ -79,7 +79,7 @@ def options_from_settings(train: dict, name: str, **overrides) -> TrainOptions:
     """The TrainOptions of modality ``name`` from a settings file's ``train`` section (``preprocessing.settings``)."""
     values = dict(
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
-        patience=train["patience"], min_epoch_rows=train["min_epoch_rows"], monitor=train["monitor"], balance=(train["balance"] or {}).get(name),
+        patience=(train["patience"] or {}).get(name, TrainOptions.patience), min_epoch_rows=train["min_epoch_rows"], monitor=train["monitor"], balance=(train["balance"] or {}).get(name),
         seed=train["seed"],
         strategy=train["strategy"], precision=train["precision"], heads=tuple(train["heads"]), members=train["members"], refit=train["refit"],
         validation=train["validation"],
@@ -95,12 +95,12 @@ def settings_of_run(fs: FeatureSet, name: str, options: TrainOptions) -> dict:
     """The full settings of this model: the features' (``settings.json``) with this training put in."""
     run = run_settings.for_features(fs.folder, None)
     train = run["train"]
-    for key in ("epochs", "batch_size", "learning_rate", "patience", "min_epoch_rows", "monitor", "seed", "strategy",
+    for key in ("epochs", "batch_size", "learning_rate", "min_epoch_rows", "monitor", "seed", "strategy",
                 "precision", "members", "refit", "validation", "pretrain_epochs"):
         train[key] = getattr(options, key)
     train["heads"] = list(options.heads)
     train["loss_weights"] = dict(options.loss_weights)
-    for key in ("pretrain", "balance", "hyper", "ema", "prior_shift", "label_smoothing"):  # per-modality: this model's entry
+    for key in ("patience", "pretrain", "balance", "hyper", "ema", "prior_shift", "label_smoothing"):  # per-modality: this model's entry
         train[key] = {**(train[key] or {}), name: getattr(options, key)}
     return run
 
@@ -120,7 +120,8 @@ def train_modality(modality, fs: FeatureSet, options: TrainOptions, weights_dir:
     asked = options
     pool_rows = len(fs.rows("train", options.test_fold)) + len(fs.rows("valid", options.test_fold))
     batch_size, learning_rate = resolve_batch(options.batch_size, options.learning_rate, pool_rows)
-    options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality)),
+    options = replace(options, members=resolve_members(options.members, pool_rows, most_auto_members(modality),
+                                                     auto_member_rows(modality)),
                       batch_size=batch_size, learning_rate=learning_rate)
     check_options(modality, options)
     if options.refit and options.validation == "rotate" and options.members > 1:
@@ -260,6 +261,8 @@ def check_options(modality, options: TrainOptions) -> None:
         raise ValueError(f"validation {options.validation!r}: expected one of {', '.join(VALIDATION)}")
     if options.prior_shift not in decision.PRIOR_SHIFTS:
         raise ValueError(f"prior_shift {options.prior_shift!r}: expected one of {', '.join(decision.PRIOR_SHIFTS)}")
+    if isinstance(options.patience, bool) or not isinstance(options.patience, int) or options.patience < 0:
+        raise ValueError(f"patience {options.patience!r}: expected a whole number of epochs, 0 or more")
     check_ema(options.ema)
     check_label_smoothing(options.label_smoothing)
     check_hyper(modality, options.hyper)
@@ -297,25 +300,32 @@ def check_label_smoothing(share) -> float:
 
 
 VALIDATION = ("fixed", "rotate")
-AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all
-MAX_AUTO_MEMBERS = 4        # ... and at most this many, unless the modality sets max_auto_members
+AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all,
+MAX_AUTO_MEMBERS = 4        # ... and at most this many, unless the modality sets auto_member_rows / max_auto_members
 
 
 def most_auto_members(modality) -> int:
-    """The most networks members="auto" gives ``modality``: its optional ``max_auto_members`` (text: 8), else 4."""
+    """The most networks members="auto" gives ``modality``: its optional ``max_auto_members`` (text: 16), else 4."""
     return int(getattr(modality, "max_auto_members", MAX_AUTO_MEMBERS))
 
 
-def resolve_members(members: int | str, pool_rows: int, most: int = MAX_AUTO_MEMBERS) -> int:
+def auto_member_rows(modality) -> int:
+    """The rows members="auto" lets ``modality``'s networks train on in all: its optional ``auto_member_rows``
+    (text: 40,000), else AUTO_MEMBER_ROWS."""
+    return int(getattr(modality, "auto_member_rows", AUTO_MEMBER_ROWS))
+
+
+def resolve_members(members: int | str, pool_rows: int, most: int = MAX_AUTO_MEMBERS,
+                    budget_rows: int = AUTO_MEMBER_ROWS) -> int:
     """The number of networks: ``members`` itself, or for "auto" enough that together they train on
-    about AUTO_MEMBER_ROWS rows, 1 to ``most`` (``most_auto_members``): 4 (text 8) on a corpus of a
-    few thousand rows, 2 at KEMDy20's size.
+    about ``budget_rows`` rows (``auto_member_rows``), 1 to ``most`` (``most_auto_members``): 4 on a
+    corpus of a few thousand rows and 2 at KEMDy20's size; text 16 and 4.
 
     Averaging seeds pays most where a corpus is small and one network's result varies most
     between seeds; the rule keeps a cross-validation's cost bounded on large corpora.
     """
     if members == "auto":
-        return int(np.clip(np.ceil(AUTO_MEMBER_ROWS / max(1, pool_rows)), 1, most))
+        return int(np.clip(np.ceil(budget_rows / max(1, pool_rows)), 1, most))
     return _whole_number("members", members)
 
 

@@ -39,12 +39,15 @@ def defaults() -> dict:
             "audio": asdict(AudioSettings()), "text": asdict(TextSettings()), "bio": asdict(BioSettings()),
         },
         "train": {
-            "epochs": 40, "patience": 8, "batch_size": "auto", "learning_rate": 1e-3, "strategy": "auto",
+            "epochs": 40, "batch_size": "auto", "learning_rate": 1e-3, "strategy": "auto",
             "precision": "auto",     # mixed precision on a GPU, float32 on the CPU; or "mixed", "float32"
             "min_epoch_rows": 2048,  # an epoch draws at least this many rows: enough steps on a small corpus
             "monitor": "macro_f1",   # early stopping on the validation rows' macro-F1, or "loss"
             "seed": None,  # None: the seed the features were prepared with
-            "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: by corpus size, 1-4 (text 1-8)
+            # Epochs without a better validation score before a network stops; one value applies to every
+            # modality. Text 3: its networks peak after 2 to 4 epochs, and the epochs saved pay for more members.
+            "patience": {"wav": 8, "text": 3, "bio": 8},
+            "members": "auto",      # networks averaged per model (seeds seed, seed + 1, ...); auto: by corpus size, 1-4 (text 1-16)
             "validation": "rotate",  # member i stops on the i-th fold of training + validation; "fixed": all on valid
             "refit": False,          # with "fixed": retrain on training + validation for the epochs validation chose
             # "tune": each member's class-prior logit shift chosen on its validation rows, "off": none. One value
@@ -75,8 +78,8 @@ _OPEN = {("prepare", "label_map"), ("train", "balance"), ("train", "hyper"), ("t
          ("train", "pretrain"), ("vote", "modality_weights")}
 
 
-# Per-modality settings that also take one value for all modalities ("prior_shift": "tune").
-_ONE_FOR_ALL = {("train", "prior_shift")}
+# Per-modality settings that also take one value for all modalities ("prior_shift": "tune", "patience": 5).
+_ONE_FOR_ALL = {("train", "prior_shift"), ("train", "patience")}
 
 
 def _one_for_all(where: tuple[str, ...], current, value):

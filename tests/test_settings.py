@@ -12,7 +12,7 @@ def test_defaults_round_trip_and_unknown_keys_are_errors(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"train": {"epochs": 3, "balance": {"wav": "class-weight"}}}), encoding="utf-8")
     loaded = run_settings.load(path)
-    assert loaded["train"]["epochs"] == 3 and loaded["train"]["patience"] == 8
+    assert loaded["train"]["epochs"] == 3 and loaded["train"]["patience"] == {"wav": 8, "text": 3, "bio": 8}
     assert loaded["train"]["balance"] == {"wav": "class-weight", "text": None, "bio": None}
     path.write_text(json.dumps({"train": {"epoch": 3}}), encoding="utf-8")
     with pytest.raises(run_settings.SettingsError, match=r"s\.json: unknown setting train\.epoch"):
@@ -76,6 +76,30 @@ def test_a_bad_settings_file_is_one_error_line(tiny_features, tmp_path, capsys):
     assert err.startswith("error: ") and "bad.json: unknown setting train.epochz" in err and "Traceback" not in err
     assert crossval.main(["--features", str(tiny_features), "--settings", str(tmp_path / "bad.json"), "--quiet"]) == 2
     assert "unknown setting train.epochz" in capsys.readouterr().err
+
+
+def test_patience_is_per_modality_and_one_value_sets_all(tiny_features, tmp_path, capsys):
+    """train.patience: text 3 by default, 8 for the others; one number (a file's or --patience) sets every model's."""
+    from models.cli import main
+    from models.training import check_train_settings, options_from_settings
+
+    train = run_settings.defaults()["train"]
+    assert [options_from_settings(train, name).patience for name in ("wav", "text", "bio")] == [8, 3, 8]
+    (tmp_path / "all.json").write_text(json.dumps({"train": {"patience": 5}}), encoding="utf-8")
+    assert run_settings.load(tmp_path / "all.json")["train"]["patience"] == {"wav": 5, "text": 5, "bio": 5}
+    (tmp_path / "text.json").write_text(json.dumps({"train": {"patience": {"text": 6}}}), encoding="utf-8")
+    assert run_settings.load(tmp_path / "text.json")["train"]["patience"] == {"wav": 8, "text": 6, "bio": 8}
+    weights = tmp_path / "weights"
+    assert main("bio", ["--features", str(tiny_features), "--weights", str(weights), "--epochs", "1", "--patience", "2",
+                        "--smoke"]) == 0
+    capsys.readouterr()
+    recorded = json.loads((weights / "bio.json").read_text(encoding="utf-8"))["settings"]["train"]["patience"]
+    assert recorded["bio"] == 2
+    for bad in ("3", -1, 2.5, True):
+        train = run_settings.defaults()["train"]
+        train["patience"]["text"] = bad
+        with pytest.raises(ValueError, match="patience"):
+            check_train_settings(train, ["text"])
 
 
 def test_crossval_old_folds_flag_still_works(tiny_features, tiny_models, tmp_path, capsys, monkeypatch):

@@ -211,14 +211,17 @@ def test_members_auto_scales_with_the_corpus_and_rotation_covers_the_pool(tiny_f
 
     from models.cli import whole_or_auto
     from models.modalities import MODALITIES
-    from models.training import member_splits, most_auto_members, resolve_members
+    from models.training import auto_member_rows, member_splits, most_auto_members, resolve_members
 
     assert resolve_members("auto", 400) == 4 and resolve_members("auto", 10_000) == 2
     assert resolve_members("auto", 30_000) == 1 and resolve_members(3, 10) == 3
-    # text networks are cheap and vary most by seed: up to 8 on a small corpus, still 2 at KEMDy20's size
+    # text networks are cheap and vary most by seed: up to 16 on a small corpus (KOTE-7's pool), 4 at KEMDy20's size
     most = {name: most_auto_members(modality) for name, modality in MODALITIES.items()}
-    assert most == {"wav": 4, "text": 8, "bio": 4}
-    assert resolve_members("auto", 2_212, most["text"]) == 8 and resolve_members("auto", 10_208, most["text"]) == 2
+    budget = {name: auto_member_rows(modality) for name, modality in MODALITIES.items()}
+    assert most == {"wav": 4, "text": 16, "bio": 4} and budget == {"wav": 20_000, "text": 40_000, "bio": 20_000}
+    assert resolve_members("auto", 2_212, most["text"], budget["text"]) == 16
+    assert resolve_members("auto", 10_208, most["text"], budget["text"]) == 4
+    assert resolve_members("auto", 10_208, most["wav"], budget["wav"]) == 2
     for bad in (0, "many", True):
         with pytest.raises(ValueError, match="members"):
             resolve_members(bad, 100)

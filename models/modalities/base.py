@@ -3,7 +3,8 @@
 A modality definition (``wav``, ``text``, ``bio``) is one object that knows, for its modality:
 ``feature`` (the prepared feature it reads), ``input`` (the raw input it encodes at prediction:
 "wav", "text" or "bio"), ``default_balance``, optionally ``max_auto_members`` (the most
-networks ``members="auto"`` gives it; 4 when absent), ``feature_settings(fs)``,
+networks ``members="auto"`` gives it; 4 when absent) and ``auto_member_rows`` (the rows its networks
+train on in all under ``members="auto"``; 20,000 when absent), ``feature_settings(fs)``,
 ``available(fs) -> (n,) bool``, ``fit_state(fs, rows)`` (fitted on training rows only,
 JSON-able, kept in the sidecar), ``inputs(fs, rows, state)`` (training and evaluation),
 ``encoder(sidecar, source)`` (a callable ``(raw input, name for errors)`` turning one new input into the same model input, for

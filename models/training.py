@@ -300,7 +300,7 @@ def check_label_smoothing(share) -> float:
 
 
 VALIDATION = ("fixed", "rotate")
-AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all,
+AUTO_MEMBER_ROWS = 20_000  # members="auto": members enough to train on about this many rows in all
 MAX_AUTO_MEMBERS = 4        # ... and at most this many, unless the modality sets auto_member_rows / max_auto_members
 
 

@@ -26,7 +26,8 @@ def finish(name: str, args: argparse.Namespace, sections: list[tuple[str, list[d
            targets: list[dict], extra: dict | None = None) -> None:
     """Print each section as a table plus the target checks, and write everything as JSON."""
     info = machine()
-    print(f"\n{name}: {info['nproc']} cores ({info['cpu_model']}), {info['ram_gib']} GiB, "
+    print(f"\n{name}: {info['nproc']} cores ({info['cpu_model']}; {', '.join(info['instruction_sets']) or '-'}), "
+          f"{info['ram_gib']} GiB, "
           f"load {info['load_average']}, {info['date_utc']}{'  [--full]' if args.full else ''}")
     for title, rows, columns in sections:
         print(f"\n{title}\n{format_table(rows, columns)}")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import write_json
+from benchmarks.report import machine, write_json
 from preprocessing.split import MIN_FOLDS
 from preprocessing.storage.feature_store import FeatureSet
 
@@ -148,6 +148,7 @@ def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int,
         "corpus": name, "modality": spec["modality"], "segments": len(fs.segments), "folds": fs.n_folds,
         "grouping": fs.manifest["split"].get("grouped_by") or fs.manifest["split"]["grouping"], "seed": seed,
         "prepare_seconds": round(prepared, 1), "results": results, **margin(results),
+        "machine": machine(),  # our networks' figures depend on the processor (README, GPUs and several machines)
     }
 
 
@@ -196,6 +197,13 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def machine_line(info: dict) -> str:
+    """Where our networks trained: the same seed gives the same figures only on the same kind of processor."""
+    sets = ", ".join(info["instruction_sets"]) or "instruction sets unknown"
+    return (f"trained on {info['nproc']} cores of {info['cpu_model']} ({sets}), commit {info['commit']}: with the same "
+            "seed another processor can train other networks (README, GPUs and several machines)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(CORPORA), action="append", help="run only this corpus (repeatable)")
@@ -241,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print(format_table(rows))
+    print(machine_line(machine()))
     if pooled_rows:
         print("\nrepeated cross-validation, every seed's folds pooled:")
         print(format_table(pooled_rows))

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from preprocessing.versions import processor
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
@@ -21,7 +23,8 @@ def machine() -> dict:
     return {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "nproc": cpus,
-        "cpu_model": _cpu_model(),
+        "cpu_model": processor()["model"],
+        "instruction_sets": processor()["instruction_sets"],
         "ram_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
@@ -76,16 +79,6 @@ def _cell(value, spec: str) -> str:
     if spec and isinstance(value, (int, float)):
         return format(value, spec)
     return str(value)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _meminfo_kib(field: str) -> int:

@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 from models.precision import policy_for
+from preprocessing.versions import processor
 
 STRATEGIES = ("auto", "mirrored", "multi-worker", "default")
 _BUILT: dict[str, object] = {}
@@ -39,7 +40,7 @@ class Devices:
         """What the sidecar records about the devices."""
         return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "backend": self.backend,
                 "mixed_precision": self.policy != "float32", "strategy": self.kind,
-                "replicas": int(self.strategy.num_replicas_in_sync)}
+                "replicas": int(self.strategy.num_replicas_in_sync), "processor": processor()}
 
 
 class OneDevice:

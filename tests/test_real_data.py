@@ -60,6 +60,10 @@ def test_repeated_cross_validation_pools_every_seeds_folds(tmp_path, monkeypatch
     assert pooled["results"]["ours"]["mean"] > pooled["results"]["majority"]["mean"]
     printed = capsys.readouterr().out
     assert "2 seeds (0, 1) pooled" in printed and "of 6 stratified folds" in printed
+    # Our networks' figures hold for one kind of processor: every run records and prints the one it trained on.
+    machine = first["machine"]
+    assert machine["cpu_model"] and isinstance(machine["instruction_sets"], list) and machine["commit"]
+    assert f"trained on {machine['nproc']} cores of {machine['cpu_model']}" in printed
 
 
 @pytest.mark.parametrize("args, message", [

@@ -55,6 +55,17 @@ def test_strategy_choice(monkeypatch):
         choose("tpu", gpus=0)
 
 
+def test_the_processor_is_read_with_the_instruction_sets_that_change_rounding(tmp_path):
+    from preprocessing.versions import processor
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n")
+    assert processor(cpuinfo) == {"model": "AMD EPYC 9R14", "instruction_sets": ["sse4_2", "avx", "avx2", "fma", "avx512f"]}
+    missing = processor(tmp_path / "absent")  # not Linux: the platform's own name, no sets
+    assert missing["model"] and missing["instruction_sets"] == []
+
+
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_early_stopping_restores_the_best_validation_epoch(tiny_fs, ema):
     """EarlyStopping on val_macro_f1: the kept weights score the best epoch's validation F1 (with a
@@ -115,6 +126,8 @@ def test_label_smoothing_trains_and_is_recorded(tiny_fs):
     # a smoothed target can never be fitted exactly, so its loss stays above the plain one's
     assert smoothed[-1]["loss"] > plain[-1]["loss"]
     assert runs[1].sidecar["training"]["label_smoothing"] == 0.2
+    # the processor decides how the networks' sums round, so the sidecar names it
+    assert runs[0].sidecar["training"]["processor"]["model"]
     with pytest.raises(ValueError, match="label_smoothing 1.0"):
         train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=1, verbose=False, label_smoothing=1.0), None)
 

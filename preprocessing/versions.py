@@ -6,9 +6,10 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-# Vector instruction sets that decide which kernels TensorFlow's oneDNN runs on an x86 CPU, and so how
-# its sums round: networks trained with the same seed differ between processors that differ here.
-INSTRUCTION_SETS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+# Vector instruction sets that decide which kernels TensorFlow's oneDNN runs on the CPU (x86, then Arm), and
+# so how its sums round: networks trained with the same seed differ between processors that differ here.
+INSTRUCTION_SETS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                    "asimd", "sve", "sve2")
 
 
 def package_versions(names: list[str]) -> dict[str, str]:
@@ -32,7 +33,7 @@ def processor(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
             key, _, value = line.partition(":")
             if key.strip() == "model name" and not model:
                 model = value.strip()
-            elif key.strip() == "flags" and not flags:
+            elif key.strip() in ("flags", "Features") and not flags:  # x86 / Arm Linux
                 flags = set(value.split())
             if model and flags:
                 break

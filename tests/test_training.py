@@ -62,6 +62,9 @@ def test_the_processor_is_read_with_the_instruction_sets_that_change_rounding(tm
     cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n\n"
                        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f\n")
     assert processor(cpuinfo) == {"model": "AMD EPYC 9R14", "instruction_sets": ["sse4_2", "avx", "avx2", "fma", "avx512f"]}
+    arm = tmp_path / "cpuinfo-arm"  # Arm Linux names its sets "Features" and has no model name
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes sve\nCPU part\t: 0xd40\n")
+    assert processor(arm)["instruction_sets"] == ["asimd", "sve"]
     missing = processor(tmp_path / "absent")  # not Linux: the platform's own name, no sets
     assert missing["model"] and missing["instruction_sets"] == []
 

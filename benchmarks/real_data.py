@@ -198,10 +198,10 @@ def format_table(rows: list[dict]) -> str:
 
 
 def machine_line(info: dict) -> str:
-    """Where our networks trained: the same seed gives the same figures only on the same kind of processor."""
+    """Where our networks trained: the same seed gives the same figures only on the same machine."""
     sets = ", ".join(info["instruction_sets"]) or "instruction sets unknown"
     return (f"trained on {info['nproc']} cores of {info['cpu_model']} ({sets}), commit {info['commit']}: with the same "
-            "seed another processor can train other networks (README, GPUs and several machines)")
+            "seed another machine can train other networks (README, GPUs and several machines)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print(format_table(rows))
-    print(machine_line(machine()))
+    if rows:  # the machine the cross-validations recorded, not a second look at it
+        print(machine_line(rows[-1]["machine"]))
     if pooled_rows:
         print("\nrepeated cross-validation, every seed's folds pooled:")
         print(format_table(pooled_rows))

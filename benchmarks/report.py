@@ -20,11 +20,12 @@ Column = tuple[str, str, str]  # key in the row, header, format spec ("" for str
 def machine() -> dict:
     """Cores, CPU model, memory, load, software and date of this run."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = processor()
     return {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "nproc": cpus,
-        "cpu_model": processor()["model"],
-        "instruction_sets": processor()["instruction_sets"],
+        "cpu_model": cpu["model"],
+        "instruction_sets": cpu["instruction_sets"],
         "ram_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

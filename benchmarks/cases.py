@@ -6,7 +6,9 @@ result and its own peak memory (see benchmarks.measure.run_case).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -138,8 +140,11 @@ def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None =
     with stopwatch() as t:
         result = train_modality(get_modality(modality), fs, options, weights_dir=None)
     training = result.sidecar["training"]
+    times = os.times()
+    weights = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in result.model.get_weights())).hexdigest()
     return {"seconds": t.wall, "epoch_seconds": [h["seconds"] for h in training["history"]],
-            "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"]}
+            "rows": result.sidecar["metrics"]["rows"], "balance": result.sidecar["balance"], "device": training["device"],
+            "user_s": times.user, "system_s": times.system, "weights_sha256": weights}
 
 
 def read_maps(features: str, method: str, batch: int = 32, passes: int = 3) -> dict:

@@ -16,7 +16,10 @@ process; an epoch's time includes its validation pass. The first epoch also trac
 the model's functions and is reported apart; the median is over the others. The audio
 network is timed a second time with its first convolution at stride 1 (the front end before
 the stride-2 default), and in batches of 128 (what ``batch_size: auto`` trains with at
-KEMDy's size; the cross-validation below uses the defaults), on the same rows in the same run.
+KEMDy's size; the cross-validation below uses the defaults), on the same rows in the same run,
+and once more in batches of 128 with TensorFlow's default CPU allocator instead of the pool that
+``models.native_logs.import_backend`` asks for: both must train the same weights, bit for bit, and
+the CPU seconds in user and system (kernel) time show what the pool saves.
 
 Reading the audio maps is timed apart, like for like on the same file: every row read 3 times
 in shuffled batches of 32, through a memory map (the reader before) and through
@@ -33,9 +36,13 @@ from models.modalities import MODALITIES
 
 NAME = "training"
 MODELS = tuple(MODALITIES)
-# (row name, modality, builder keywords, batch size): other designs timed beside the rows of batch 32, like for like.
-COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}, 32),
-            ("wav, batch 128", "wav", {}, 128))
+# (row name, modality, builder keywords, batch size, environment): other designs timed beside the rows of
+# batch 32, like for like. The last trains "wav, batch 128" again with TensorFlow's default CPU allocator
+# instead of the pool models.native_logs.import_backend asks for: the same weights, other seconds.
+DEFAULT_ALLOCATOR = "wav, batch 128, TensorFlow's default CPU allocator"
+COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}, 32, {}),
+            ("wav, batch 128", "wav", {}, 128, {}),
+            (DEFAULT_ALLOCATOR, "wav", {}, 128, {"TF_CPU_ALLOCATOR_USE_BFC": "false"}))
 CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "epochs (all members)", ""),
               ("epoch_seconds", "epoch s (median)", ".2f"), ("seconds", "seconds per fold", ".0f"),
               ("five_folds_minutes", "5 folds, min", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f")]
@@ -45,7 +52,8 @@ READ_COLUMNS = [("method", "reader", ""), ("rows", "rows", ","), ("first_pass", 
 READERS = {"mapped": "np.load(mmap_mode='r') (before)", "rows": "FeatureSet.audio (row reads)"}
 COLUMNS = [("model", "model", ""), ("train_rows", "training rows", ","), ("fit_rows", "rows per epoch", ","),
            ("valid_rows", "validation rows", ","), ("first_epoch", "first epoch s", ".2f"), ("epoch_seconds", "epoch s (median)", ".2f"),
-           ("rows_per_s", "rows/s", ",.0f"), ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]
+           ("rows_per_s", "rows/s", ",.0f"), ("user_s", "CPU s user", ",.0f"), ("system_s", "CPU s system", ",.0f"),
+           ("device", "device", ""), ("peak_tree_rss_mb", "peak RSS MB", ",.0f"), ("load", "load avg", ".1f")]
 
 
 def prepared_features(corpus: Path, data_dir: Path) -> Path:
@@ -105,10 +113,10 @@ def main() -> int:
     corpus = demo_corpus(args.full, args.data_dir)
     features = prepared_features(corpus, args.data_dir)
     rows = []
-    for name, modality, hyper, batch in [(name, name, {}, 32) for name in MODELS] + list(COMPARED):
+    for name, modality, hyper, batch, env in [(name, name, {}, 32, {}) for name in MODELS] + list(COMPARED):
         print(f"  training {name} for {args.repeats + 1} epochs", flush=True)
         result = run_case("train_epochs", {"features": str(features), "modality": modality, "epochs": args.repeats + 1,
-                                           "hyper": hyper, "batch_size": batch})
+                                           "hyper": hyper, "batch_size": batch}, env=env)
         epochs = result["epoch_seconds"]
         fit_rows = sum(result["balance"].get("after", {}).values()) or None  # training rows after class balancing
         rows.append({
@@ -116,9 +124,13 @@ def main() -> int:
             "fit_rows": fit_rows, "first_epoch": epochs[0],
             "epoch_seconds": median(epochs[1:]) if len(epochs) > 1 else epochs[0],
             "device": result["device"], "peak_tree_rss_mb": result["peak_tree_rss_mb"], "load": load_average(),
-            "balance": result["balance"], "all_epoch_seconds": epochs,
+            "balance": result["balance"], "all_epoch_seconds": epochs, "user_s": result["user_s"],
+            "system_s": result["system_s"], "weights_sha256": result["weights_sha256"],
         })
         rows[-1]["rows_per_s"] = (rows[-1]["fit_rows"] or rows[-1]["train_rows"]) / rows[-1]["epoch_seconds"]
+    pooled, default = (next(r for r in rows if r["model"] == name) for name in ("wav, batch 128", DEFAULT_ALLOCATOR))
+    print(f"  allocator: the pool and TensorFlow's default trained "
+          f"{'the same' if pooled['weights_sha256'] == default['weights_sha256'] else 'DIFFERENT'} audio weights", flush=True)
     size = "KEMDy20-sized" if args.full else "small demo"
     read_rows = reading_cost(features)
     cv_rows, targets = crossval_cost(features, args.cv_folds)

@@ -4,6 +4,8 @@ TensorFlow 2.21 writes lines such as ``I0000 ... oneDNN custom operations are on
 and ``E0000 ... failed call to cuInit`` (on every machine without a GPU) from C++
 before its log level settings apply. ``filtered_stderr`` captures file
 descriptor 2 around a block and replays everything except those lines.
+``import_backend``, which training and model loading call before their first tensor, also sets up
+TensorFlow's CPU memory pool (see there).
 """
 from __future__ import annotations
 
@@ -52,7 +54,14 @@ def import_backend() -> str:
     """Import Keras and its backend without the native start-up lines; returns the backend's name.
 
     Under TensorFlow (the default backend) this includes its device probe, which logs too.
+    It also makes TensorFlow keep freed CPU memory in a pool (its BFC allocator, read when the
+    first tensor is made; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps the default). The default
+    allocator hands every large freed tensor back to the system, and the next training step
+    faults the same memory in again, page by page. On 2 cores that kernel time was about 40 %
+    of the audio model's CPU time. The pool trains the same weights, bit for bit
+    (benchmarks/training.py, "allocator").
     """
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     with filtered_stderr():
         import keras
 

@@ -57,7 +57,7 @@ def import_backend() -> str:
     It also makes TensorFlow keep freed CPU memory in a pool (its BFC allocator, read when the
     first tensor is made; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps the default). The default
     allocator hands every large freed tensor back to the system, and the next training step
-    faults the same memory in again, page by page. On 2 cores that kernel time was about 40 %
+    faults the same memory in again, page by page. On 2 cores that kernel time was 40 to 50 %
     of the audio model's CPU time. The pool trains the same weights, bit for bit
     (benchmarks/training.py, "allocator").
     """

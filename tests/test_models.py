@@ -12,7 +12,7 @@ from models import balance as balance_module
 from models.modalities import MODALITIES
 from models.modalities.bio import build_bio_model
 from models.modalities.text import build_text_model, encode, fit_vocabulary
-from models.modalities.wav import build_wav_model
+from models.modalities.wav import build_wav_model, utterance_functionals
 from models.training import TrainOptions, train_modality
 from preprocessing.demo_corpus.writer import generate_demo
 from preprocessing.run import main as run_main
@@ -93,6 +93,44 @@ def test_audio_network_runs_at_half_the_frame_rate_but_reads_every_frame():
     full_rate = build_wav_model(300, 80, first_stride=1)
     first_full = next(layer for layer in full_rate.layers if isinstance(layer, keras.layers.Conv1D))
     assert keras.Model(full_rate.input, first_full.output).output_shape == (None, 300, 32)
+
+
+def test_utterance_functionals_equal_keras_masked_pooling_layers_bit_for_bit(tmp_path):
+    """The functionals branch (Keras reductions) gives exactly what Keras' masked pooling layers
+    give: the mean and mean square over the real frames (Masking, then GlobalAveragePooling1D),
+    the maximum, and the maximum of the negative map, for maps of every length; and it is the
+    mean, mean square of the real frames and the maximum and minus the minimum of the whole map. A model file with it passes
+    the loader's checks and predicts the same after loading."""
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(4)
+    maps = rng.standard_normal((64, 120, 80)).astype(np.float32)
+    frames = rng.integers(1, 121, len(maps))
+    frames[:2] = (1, 120)
+    maps[np.arange(120)[None, :] >= frames[:, None]] = 0.0
+
+    inputs = keras.Input((120, 80))
+    ours = keras.Model(inputs, utterance_functionals(inputs))
+    squares = layers.Masking(0.0)(layers.Multiply()([inputs, inputs]))
+    pooled = layers.Concatenate()([
+        layers.GlobalAveragePooling1D()(layers.Masking(0.0)(inputs)), layers.GlobalAveragePooling1D()(squares),
+        layers.GlobalMaxPooling1D()(inputs), layers.GlobalMaxPooling1D()(layers.Rescaling(-1.0)(inputs))])
+    keras_layers = keras.Model(inputs, pooled)
+    got = np.asarray(ours(maps))
+    np.testing.assert_array_equal(got, np.asarray(keras_layers(maps)))
+
+    real = [m[:n].astype(np.float64) for m, n in zip(maps, frames)]
+    expected = np.stack([np.concatenate([r.mean(0), (r ** 2).mean(0), r.max(0), -r.min(0)]) for r in real])
+    padded = (frames < 120)[:, None]  # the extremes are over the whole map: the padding's zeros count
+    expected[:, 160:] = np.where(padded, np.maximum(expected[:, 160:], 0.0), expected[:, 160:])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    path = tmp_path / "functionals.h5"
+    ours.save(path)
+    loaded = keras.models.load_model(path, compile=False, safe_mode=True,
+                                     custom_objects=artifacts.keras_operations(artifacts.check_layers(path)))
+    np.testing.assert_array_equal(np.asarray(loaded(maps)), got)
 
 
 def test_vocabulary_is_fitted_on_given_tokens_only():

@@ -127,13 +127,29 @@ def prepare(data: str, out_dir: str, workers: int = 0) -> dict:
             "timings_s": manifest.get("timings_s", {}) if redone else {}}
 
 
-def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None = None, batch_size: int = 32) -> dict:
+def masked_pooling_functionals(maps):
+    """The audio network's functionals branch as it was built before ``utterance_functionals``:
+    Keras' masked pooling layers (Masking before GlobalAveragePooling1D, GlobalMaxPooling1D of the
+    map and of its negative). Same output, bit for bit; each layer writes a copy of the map."""
+    from keras import layers
+
+    squares = layers.Masking(0.0)(layers.Multiply()([maps, maps]))
+    return layers.Concatenate()([
+        layers.GlobalAveragePooling1D()(layers.Masking(0.0)(maps)), layers.GlobalAveragePooling1D()(squares),
+        layers.GlobalMaxPooling1D()(maps), layers.GlobalMaxPooling1D()(layers.Rescaling(-1.0)(maps))])
+
+
+def train_epochs(features: str, modality: str, epochs: int, hyper: dict | None = None, batch_size: int = 32,
+                 functionals: str = "reductions") -> dict:
     """models.training.train_modality for ``epochs`` epochs (no early stop) in batches of ``batch_size``,
-    its builder given ``hyper`` (default: none, the project's network); seconds of each epoch."""
-    from models.modalities import get_modality
+    its builder given ``hyper`` (default: none, the project's network); seconds of each epoch.
+    ``functionals="layers"``: the audio network's functionals built by ``masked_pooling_functionals``."""
+    from models.modalities import get_modality, wav
     from models.training import TrainOptions, train_modality
     from preprocessing.storage.feature_store import FeatureSet
 
+    if functionals == "layers":
+        wav.utterance_functionals = masked_pooling_functionals  # this process only: each case runs in its own
     fs = FeatureSet.load(Path(features))
     options = TrainOptions(epochs=epochs, patience=epochs + 1, verbose=False, hyper=dict(hyper or {}),
                            batch_size=batch_size)

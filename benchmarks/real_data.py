@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, write_json
+from models.devices import onednn_enabled
 from preprocessing.split import MIN_FOLDS
 from preprocessing.storage.feature_store import FeatureSet
 
@@ -148,7 +149,8 @@ def run_corpus(name: str, work: Path, folds: int, epochs: int | None, seed: int,
         "corpus": name, "modality": spec["modality"], "segments": len(fs.segments), "folds": fs.n_folds,
         "grouping": fs.manifest["split"].get("grouped_by") or fs.manifest["split"]["grouping"], "seed": seed,
         "prepare_seconds": round(prepared, 1), "results": results, **margin(results),
-        "machine": machine(),  # our networks' figures depend on the processor (README, GPUs and several machines)
+        # our networks' figures depend on the processor and TensorFlow's kernels (README, GPUs and several machines)
+        "machine": {**machine(), "onednn": onednn_enabled()},
     }
 
 
@@ -200,7 +202,8 @@ def format_table(rows: list[dict]) -> str:
 def machine_line(info: dict) -> str:
     """Where our networks trained: the same seed gives the same figures only on the same machine."""
     sets = ", ".join(info["instruction_sets"]) or "instruction sets unknown"
-    return (f"trained on {info['nproc']} cores of {info['cpu_model']} ({sets}), commit {info['commit']}: with the same "
+    kernels = {True: ", oneDNN kernels on", False: ", oneDNN kernels off"}.get(info.get("onednn"), "")
+    return (f"trained on {info['nproc']} cores of {info['cpu_model']} ({sets}{kernels}), commit {info['commit']}: with the same "
             "seed another machine can train other networks (README, GPUs and several machines)")
 
 

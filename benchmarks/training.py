@@ -16,10 +16,15 @@ process; an epoch's time includes its validation pass. The first epoch also trac
 the model's functions and is reported apart; the median is over the others. The audio
 network is timed a second time with its first convolution at stride 1 (the front end before
 the stride-2 default), and in batches of 128 (what ``batch_size: auto`` trains with at
-KEMDy's size; the cross-validation below uses the defaults), on the same rows in the same run,
-and once more in batches of 128 with TensorFlow's default CPU allocator instead of the pool that
-``models.native_logs.import_backend`` asks for: both must train the same weights, bit for bit, and
-the CPU seconds in user and system (kernel) time show what the pool saves.
+KEMDy's size; the cross-validation below uses the defaults), on the same rows in the same run.
+In batches of 128 it is timed once more with its functionals branch built from Keras' masked
+pooling layers as before (``benchmarks.cases.masked_pooling_functionals``), and the audio and text
+networks with TensorFlow's oneDNN kernels off, which ``import_backend`` turns on (TensorFlow itself
+leaves them off on some processors, such as the 2-core AMD EPYC without AVX-512); with oneDNN off,
+the audio network once more with TensorFlow's default CPU allocator instead of the pool that
+``import_backend`` asks for. The masked pooling layers and the default allocator must each train
+the same weights as their counterpart, bit for bit; the seconds, and the CPU seconds in user and
+system (kernel) time, show what each saves.
 
 Reading the audio maps is timed apart, like for like on the same file: every row read 3 times
 in shuffled batches of 32, through a memory map (the reader before) and through
@@ -36,13 +41,24 @@ from models.modalities import MODALITIES
 
 NAME = "training"
 MODELS = tuple(MODALITIES)
-# (row name, modality, builder keywords, batch size, environment): other designs timed beside the rows of
-# batch 32, like for like. The last trains "wav, batch 128" again with TensorFlow's default CPU allocator
-# instead of the pool models.native_logs.import_backend asks for: the same weights, other seconds.
-DEFAULT_ALLOCATOR = "wav, batch 128, TensorFlow's default CPU allocator"
-COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}, 32, {}),
-            ("wav, batch 128", "wav", {}, 128, {}),
-            (DEFAULT_ALLOCATOR, "wav", {}, 128, {"TF_CPU_ALLOCATOR_USE_BFC": "false"}))
+# (row name, modality, builder keywords, batch size, environment, case keywords): other designs timed beside
+# the rows of batch 32, like for like. "oneDNN off" shows what import_backend's TF_ENABLE_ONEDNN_OPTS=1
+# changes where TensorFlow would leave the kernels off (other weights: oneDNN rounds its sums in another
+# order). The functionals branch built from Keras' masked pooling layers (before), and with oneDNN off
+# TensorFlow's default CPU allocator instead of the pool, must each train their counterpart's weights, bit for bit.
+ONEDNN_OFF = "wav, batch 128, oneDNN off"
+DEFAULT_ALLOCATOR = "wav, batch 128, oneDNN off, TensorFlow's default CPU allocator"
+POOLING_LAYERS = "wav, batch 128, functionals by masked pooling layers (before)"
+NO_ONEDNN = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+COMPARED = (("wav, first conv stride 1", "wav", {"first_stride": 1}, 32, {}, {}),
+            ("wav, batch 128", "wav", {}, 128, {}, {}),
+            (POOLING_LAYERS, "wav", {}, 128, {}, {"functionals": "layers"}),
+            (ONEDNN_OFF, "wav", {}, 128, NO_ONEDNN, {}),
+            (DEFAULT_ALLOCATOR, "wav", {}, 128, {**NO_ONEDNN, "TF_CPU_ALLOCATOR_USE_BFC": "false"}, {}),
+            ("text, batch 128", "text", {}, 128, {}, {}),
+            ("text, batch 128, oneDNN off", "text", {}, 128, NO_ONEDNN, {}))
+SAME_WEIGHTS = (("functionals: Keras' reductions and its masked pooling layers", "wav, batch 128", POOLING_LAYERS),
+                ("allocator (oneDNN off): the pool and TensorFlow's default", ONEDNN_OFF, DEFAULT_ALLOCATOR))
 CV_COLUMNS = [("model", "model", ""), ("members", "members", ""), ("epochs", "epochs (all members)", ""),
               ("epoch_seconds", "epoch s (median)", ".2f"), ("seconds", "seconds per fold", ".0f"),
               ("five_folds_minutes", "5 folds, min", ".1f"), ("peak_tree_rss_mb", "peak RSS MB", ",.0f")]
@@ -113,10 +129,10 @@ def main() -> int:
     corpus = demo_corpus(args.full, args.data_dir)
     features = prepared_features(corpus, args.data_dir)
     rows = []
-    for name, modality, hyper, batch, env in [(name, name, {}, 32, {}) for name in MODELS] + list(COMPARED):
+    for name, modality, hyper, batch, env, case in [(name, name, {}, 32, {}, {}) for name in MODELS] + list(COMPARED):
         print(f"  training {name} for {args.repeats + 1} epochs", flush=True)
         result = run_case("train_epochs", {"features": str(features), "modality": modality, "epochs": args.repeats + 1,
-                                           "hyper": hyper, "batch_size": batch}, env=env)
+                                           "hyper": hyper, "batch_size": batch, **case}, env=env)
         epochs = result["epoch_seconds"]
         fit_rows = sum(result["balance"].get("after", {}).values()) or None  # training rows after class balancing
         rows.append({
@@ -128,9 +144,9 @@ def main() -> int:
             "system_s": result["system_s"], "weights_sha256": result["weights_sha256"],
         })
         rows[-1]["rows_per_s"] = (rows[-1]["fit_rows"] or rows[-1]["train_rows"]) / rows[-1]["epoch_seconds"]
-    pooled, default = (next(r for r in rows if r["model"] == name) for name in ("wav, batch 128", DEFAULT_ALLOCATOR))
-    print(f"  allocator: the pool and TensorFlow's default trained "
-          f"{'the same' if pooled['weights_sha256'] == default['weights_sha256'] else 'DIFFERENT'} audio weights", flush=True)
+    hashes = {r["model"]: r["weights_sha256"] for r in rows}
+    for what, one, other in SAME_WEIGHTS:
+        print(f"  {what} trained {'the same' if hashes[one] == hashes[other] else 'DIFFERENT'} audio weights", flush=True)
     size = "KEMDy20-sized" if args.full else "small demo"
     read_rows = reading_cost(features)
     cv_rows, targets = crossval_cost(features, args.cv_folds)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -40,7 +41,20 @@ class Devices:
         """What the sidecar records about the devices."""
         return {"device": "GPU" if self.gpus else "CPU", "gpus": self.gpus, "backend": self.backend,
                 "mixed_precision": self.policy != "float32", "strategy": self.kind,
-                "replicas": int(self.strategy.num_replicas_in_sync), "processor": processor()}
+                "replicas": int(self.strategy.num_replicas_in_sync), "processor": processor(),
+                "onednn": onednn_enabled() if self.backend == "tensorflow" else None}
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels (they decide how sums round); None before
+    TensorFlow is imported (this never imports it: ``import_backend`` chooses the kernels first)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 class OneDevice:

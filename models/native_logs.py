@@ -4,8 +4,8 @@ TensorFlow 2.21 writes lines such as ``I0000 ... oneDNN custom operations are on
 and ``E0000 ... failed call to cuInit`` (on every machine without a GPU) from C++
 before its log level settings apply. ``filtered_stderr`` captures file
 descriptor 2 around a block and replays everything except those lines.
-``import_backend``, which training and model loading call before their first tensor, also sets up
-TensorFlow's CPU memory pool (see there).
+``import_backend``, which training and model loading call before their first tensor, also turns on
+TensorFlow's oneDNN kernels and its CPU memory pool (see there).
 """
 from __future__ import annotations
 
@@ -54,13 +54,21 @@ def import_backend() -> str:
     """Import Keras and its backend without the native start-up lines; returns the backend's name.
 
     Under TensorFlow (the default backend) this includes its device probe, which logs too.
-    It also makes TensorFlow keep freed CPU memory in a pool (its BFC allocator, read when the
-    first tensor is made; ``TF_CPU_ALLOCATOR_USE_BFC=false`` keeps the default). The default
-    allocator hands every large freed tensor back to the system, and the next training step
-    faults the same memory in again, page by page. On 2 cores that kernel time was 40 to 50 %
-    of the audio model's CPU time. The pool trains the same weights, bit for bit
-    (benchmarks/training.py, "allocator").
+    Two environment defaults come first (a user's own setting of either is kept):
+
+    - ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow's oneDNN kernels, read when TensorFlow is imported
+      (``0`` keeps them off). TensorFlow turns them on by itself only on some processors: not on
+      a 2-core AMD EPYC without AVX-512, where they trained the audio network about 1.2x faster
+      (benchmarks/training.py, "oneDNN off"). Sums are then rounded as oneDNN rounds them, as on
+      the processors where TensorFlow picks it itself.
+    - ``TF_CPU_ALLOCATOR_USE_BFC=true``: with oneDNN off, TensorFlow keeps freed CPU memory in a
+      pool (its BFC allocator, read when the first tensor is made; ``false`` keeps the default;
+      with oneDNN on, oneDNN's allocator pools it already). The default allocator hands every
+      large freed tensor back to the system, and the next training step faults the same memory
+      in again, page by page. On 2 cores that kernel time was 40 to 50 % of the audio model's
+      CPU time. The pool trains the same weights, bit for bit (benchmarks/training.py, "allocator").
     """
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     with filtered_stderr():
         import keras

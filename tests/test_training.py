@@ -131,6 +131,7 @@ def test_label_smoothing_trains_and_is_recorded(tiny_fs):
     assert runs[1].sidecar["training"]["label_smoothing"] == 0.2
     # the processor decides how the networks' sums round, so the sidecar names it
     assert runs[0].sidecar["training"]["processor"]["model"]
+    assert runs[0].sidecar["training"]["onednn"] in (True, False)  # and whether TensorFlow's oneDNN kernels ran
     with pytest.raises(ValueError, match="label_smoothing 1.0"):
         train_modality(MODALITIES["bio"], tiny_fs, TrainOptions(epochs=1, verbose=False, label_smoothing=1.0), None)
 

@@ -21,14 +21,14 @@ import numpy as np
 from models.native_logs import import_backend
 import_backend()
 import tensorflow as tf
-from tensorflow.python.util import _pywrap_util_port
+from models.devices import onednn_enabled
 tf.zeros((256, 256)) + 1.0
 try:
     tf.config.experimental.get_memory_info("CPU:0")
     allocator = "pool"
 except ValueError:
     allocator = "default"
-out = {"onednn": bool(_pywrap_util_port.IsMklEnabled()), "allocator": allocator}
+out = {"onednn": onednn_enabled(), "allocator": allocator}
 if len(sys.argv) > 1:
     from ensemble import api
     result = api.train("wav", sys.argv[1], None, smoke=True)

@@ -97,12 +97,13 @@ def test_audio_network_runs_at_half_the_frame_rate_but_reads_every_frame():
 
 def test_utterance_functionals_equal_keras_masked_pooling_layers_bit_for_bit(tmp_path):
     """The functionals branch (Keras reductions) gives exactly what Keras' masked pooling layers
-    give: the mean and mean square over the real frames (Masking, then GlobalAveragePooling1D),
-    the maximum, and the maximum of the negative map, for maps of every length; and it is the
-    mean, mean square of the real frames and the maximum and minus the minimum of the whole map. A model file with it passes
-    the loader's checks and predicts the same after loading."""
+    give (``benchmarks.cases.masked_pooling_functionals``, the branch before, which the training
+    benchmark times beside it), for maps of every length; and it is the mean and mean square of
+    the real frames and the maximum and minus the minimum of the whole map. A model file with it
+    passes the loader's checks and predicts the same after loading."""
     import keras
-    from keras import layers
+
+    from benchmarks.cases import masked_pooling_functionals
 
     rng = np.random.default_rng(4)
     maps = rng.standard_normal((64, 120, 80)).astype(np.float32)
@@ -112,11 +113,7 @@ def test_utterance_functionals_equal_keras_masked_pooling_layers_bit_for_bit(tmp
 
     inputs = keras.Input((120, 80))
     ours = keras.Model(inputs, utterance_functionals(inputs))
-    squares = layers.Masking(0.0)(layers.Multiply()([inputs, inputs]))
-    pooled = layers.Concatenate()([
-        layers.GlobalAveragePooling1D()(layers.Masking(0.0)(inputs)), layers.GlobalAveragePooling1D()(squares),
-        layers.GlobalMaxPooling1D()(inputs), layers.GlobalMaxPooling1D()(layers.Rescaling(-1.0)(inputs))])
-    keras_layers = keras.Model(inputs, pooled)
+    keras_layers = keras.Model(inputs, masked_pooling_functionals(inputs))
     got = np.asarray(ours(maps))
     np.testing.assert_array_equal(got, np.asarray(keras_layers(maps)))
 
